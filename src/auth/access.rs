@@ -1,0 +1,142 @@
+//! Who may do what: the one list every route checks on the server. A route
+//! names its action; nothing else decides access.
+//!
+//! | action | admin | case officer | provider | citizen |
+//! |---|---|---|---|---|
+//! | read setup (areas, services, rates, conditions) | yes | yes | yes | yes |
+//! | change setup | yes | – | – | – |
+//! | manage users | yes | – | – | – |
+//! | read the audit log | yes | – | – | – |
+//! | register / change clients | yes | yes | – | – |
+//! | read a client | yes | yes | own clients (assignment active, or ended < 90 days ago) | self |
+//! | read a provider's internal data | yes | yes | own provider | – |
+
+use super::{Principal, PrincipalKind};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use jiff::ToSpan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ReadSetup,
+    ChangeSetup,
+    ManageUsers,
+    ReadAudit,
+    ManageClients,
+    ManageProviders,
+    ReadAllClients,
+}
+
+impl Action {
+    fn describe(self) -> &'static str {
+        match self {
+            Action::ReadSetup => "read the municipal setup",
+            Action::ChangeSetup => "change the municipal setup",
+            Action::ManageUsers => "manage users",
+            Action::ReadAudit => "read the audit log",
+            Action::ManageClients => "register or change clients",
+            Action::ManageProviders => "manage providers",
+            Action::ReadAllClients => "list all clients",
+        }
+    }
+}
+
+/// How long after an assignment ends its provider may still read the client,
+/// so late time reports and settlement questions can be handled.
+pub const PROVIDER_READ_GRACE_DAYS: i64 = 90;
+
+pub fn permits(p: &Principal, action: Action) -> bool {
+    use Action::*;
+    match (&p.kind, action) {
+        (PrincipalKind::Admin, _) => true,
+        (_, ReadSetup) => true,
+        (PrincipalKind::CaseOfficer, ManageClients | ReadAllClients) => true,
+        _ => false,
+    }
+}
+
+pub fn require(p: &Principal, action: Action) -> ApiResult<()> {
+    if permits(p, action) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(action.describe()))
+    }
+}
+
+/// May `p` read the personal data of client `client_id`? A refusal looks the
+/// same as a missing client, so the answer does not reveal who is a client.
+pub async fn require_client_read(state: &AppState, p: &Principal, client_id: &str) -> ApiResult<()> {
+    let ok = match &p.kind {
+        PrincipalKind::Admin | PrincipalKind::CaseOfficer => true,
+        PrincipalKind::Citizen { client_id: own } => own == client_id,
+        PrincipalKind::Provider { provider_id } => provider_serves_client(state, provider_id, client_id).await?,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("client"))
+    }
+}
+
+pub async fn provider_serves_client(state: &AppState, provider_id: &str, client_id: &str) -> ApiResult<bool> {
+    let since = state.today().checked_sub(PROVIDER_READ_GRACE_DAYS.days()).map_err(anyhow::Error::from)?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM assignments WHERE provider_id = $1 AND client_id = $2 \
+         AND (end_date IS NULL OR end_date >= $3)",
+    )
+    .bind(provider_id)
+    .bind(client_id)
+    .bind(since.to_string())
+    .fetch_one(&state.db.pool)
+    .await?;
+    Ok(n > 0)
+}
+
+/// A provider user may read only its own provider's internal data.
+pub fn require_provider_internal(p: &Principal, provider_id: &str) -> ApiResult<()> {
+    match &p.kind {
+        PrincipalKind::Admin | PrincipalKind::CaseOfficer => Ok(()),
+        PrincipalKind::Provider { provider_id: own } if own == provider_id => Ok(()),
+        _ => Err(ApiError::NotFound("provider")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(kind: PrincipalKind) -> Principal {
+        Principal { user_id: "u".into(), username: "u".into(), display_name: "U".into(), kind }
+    }
+
+    #[test]
+    fn only_admin_changes_setup_and_reads_audit() {
+        let roles = [
+            (p(PrincipalKind::Admin), true),
+            (p(PrincipalKind::CaseOfficer), false),
+            (p(PrincipalKind::Provider { provider_id: "x".into() }), false),
+            (p(PrincipalKind::Citizen { client_id: "c".into() }), false),
+        ];
+        for (who, expected) in roles {
+            assert_eq!(permits(&who, Action::ChangeSetup), expected);
+            assert_eq!(permits(&who, Action::ReadAudit), expected);
+            assert_eq!(permits(&who, Action::ManageUsers), expected);
+            assert!(permits(&who, Action::ReadSetup));
+        }
+    }
+
+    #[test]
+    fn providers_and_citizens_cannot_list_all_clients() {
+        assert!(!permits(&p(PrincipalKind::Provider { provider_id: "x".into() }), Action::ReadAllClients));
+        assert!(!permits(&p(PrincipalKind::Citizen { client_id: "c".into() }), Action::ReadAllClients));
+        assert!(permits(&p(PrincipalKind::CaseOfficer), Action::ReadAllClients));
+    }
+
+    #[test]
+    fn provider_internal_data_is_its_own() {
+        let a = p(PrincipalKind::Provider { provider_id: "a".into() });
+        assert!(require_provider_internal(&a, "a").is_ok());
+        assert!(require_provider_internal(&a, "b").is_err());
+        assert!(require_provider_internal(&p(PrincipalKind::Citizen { client_id: "c".into() }), "a").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! valfri: free-choice systems (LOV, fritt brukervalg, palveluseteli) in
+//! municipal elderly care. Organised by domain; see docs/architecture.md.
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod clients;
+pub mod clock;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod metrics;
+pub mod providers;
+pub mod setup;
+pub mod web;

@@ -1,0 +1,285 @@
+//! The server-rendered web UI: plain HTML forms that work without
+//! JavaScript, Swedish by default. Each domain keeps its own pages in its
+//! module (`setup::web`, …); this module holds what they share: the page
+//! chrome, sign-in, language choice and error pages.
+
+pub mod i18n;
+
+use crate::app::AppState;
+use crate::auth::{self, Principal, PrincipalKind};
+use askama::Template;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use i18n::{Lang, Tr};
+use serde::Deserialize;
+
+pub const LANG_COOKIE: &str = "valfri_lang";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/static/valfri.css", get(css))
+        .merge(crate::setup::web::routes())
+        .merge(crate::audit::web::routes())
+        .fallback(not_found)
+}
+
+/// What every page needs: the translator, the signed-in user and the path
+/// (for the language links).
+pub struct Chrome {
+    pub t: Tr,
+    pub user: Option<Principal>,
+    pub path: String,
+    pub title: String,
+}
+
+impl Chrome {
+    pub fn is_admin(&self) -> bool {
+        matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Admin))
+    }
+
+    pub fn languages(&self) -> Vec<(&'static str, &'static str)> {
+        Lang::ALL.iter().map(|l| (l.code(), l.endonym())).collect()
+    }
+}
+
+/// The request's language: `?lang=xx` (remembered in a cookie by
+/// `security_headers`), else the cookie, else Swedish.
+pub struct ReqLang(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for ReqLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ReqLang(lang_of(parts)))
+    }
+}
+
+fn query_lang(query: Option<&str>) -> Option<Lang> {
+    query?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "lang").and_then(|(_, v)| Lang::parse(v))
+}
+
+fn lang_of(parts: &Parts) -> Lang {
+    query_lang(parts.uri.query())
+        .or_else(|| auth::cookie(parts, LANG_COOKIE).and_then(|v| Lang::parse(&v)))
+        .unwrap_or(Lang::Sv)
+}
+
+/// A page request: language, path and the user if signed in.
+pub struct Page {
+    pub lang: Lang,
+    pub path: String,
+    pub user: Option<Principal>,
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = match auth::request_token(parts) {
+            Some(t) => auth::principal_for_token(state, &t).await.map_err(|_| error_page(state, Lang::Sv, StatusCode::INTERNAL_SERVER_ERROR))?,
+            None => None,
+        };
+        Ok(Page { lang: lang_of(parts), path: parts.uri.path().to_string(), user })
+    }
+}
+
+impl Page {
+    pub fn chrome(&self, state: &AppState, title_key: &str) -> Chrome {
+        let t = Tr::new(state.i18n.clone(), self.lang);
+        Chrome { title: t.get(title_key), t, user: self.user.clone(), path: self.path.clone() }
+    }
+
+    /// The signed-in user, or a redirect to the sign-in page that comes back here.
+    pub fn require_user(&self) -> Result<&Principal, Response> {
+        self.user.as_ref().ok_or_else(|| Redirect::to(&format!("/login?next={}", urlencoding::encode(&self.path))).into_response())
+    }
+}
+
+pub fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    c: Chrome,
+    message: String,
+}
+
+pub fn message_page(state: &AppState, page: &Page, status: StatusCode, title_key: &str, text_key: &str) -> Response {
+    let c = page.chrome(state, title_key);
+    let message = c.t.get(text_key);
+    (status, render(&MessagePage { c, message })).into_response()
+}
+
+pub fn forbidden(state: &AppState, page: &Page) -> Response {
+    message_page(state, page, StatusCode::FORBIDDEN, "forbidden-title", "forbidden-text")
+}
+
+fn error_page(state: &AppState, lang: Lang, status: StatusCode) -> Response {
+    let page = Page { lang, path: "/".into(), user: None };
+    message_page(state, &page, status, "error-title", "error-text")
+}
+
+/// For page handlers: an internal error becomes the error page.
+pub fn internal(state: &AppState, page: &Page, e: impl std::fmt::Debug) -> Response {
+    tracing::error!(error = ?e, "page failed");
+    message_page(state, page, StatusCode::INTERNAL_SERVER_ERROR, "error-title", "error-text")
+}
+
+async fn not_found(State(state): State<AppState>, page: Page) -> Response {
+    message_page(&state, &page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text")
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    c: Chrome,
+    municipality: Option<String>,
+}
+
+async fn home(State(state): State<AppState>, page: Page) -> Response {
+    let municipality = match state.db.pool.acquire().await {
+        Ok(mut c) => crate::setup::store::municipality(&mut c).await.ok().flatten().map(|m| m.name),
+        Err(_) => None,
+    };
+    render(&HomePage { c: page.chrome(&state, "home-title"), municipality })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    failed: bool,
+    next: String,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only same-site paths, so the sign-in form cannot be used to send users elsewhere.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+async fn login_page(State(state): State<AppState>, page: Page, Query(q): Query<NextQuery>) -> Response {
+    render(&LoginPage { c: page.chrome(&state, "login-title"), failed: false, next: safe_next(q.next.as_deref()), username: String::new() })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, page: Page, Form(f): Form<LoginForm>) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let user_id = match auth::verify_credentials(&state, &f.username, &f.password).await {
+        Ok(u) => u,
+        Err(e) => return internal(&state, &page, e),
+    };
+    let Some(user_id) = user_id else {
+        let _ = crate::audit::record_as(&state, None, &f.username, "anonymous", crate::audit::Event {
+            action: crate::audit::AuditAction::SignInFailed, subject_type: "user", subject_id: &f.username, client_id: None,
+            detail: "web sign-in refused".into(),
+        })
+        .await;
+        let c = page.chrome(&state, "login-title");
+        return (StatusCode::UNAUTHORIZED, render(&LoginPage { c, failed: true, next, username: f.username })).into_response();
+    };
+    let (token, _) = match auth::start_session(&state, &user_id, "web").await {
+        Ok(t) => t,
+        Err(e) => return internal(&state, &page, e),
+    };
+    let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", auth::SESSION_COOKIE);
+    let mut res = Redirect::to(&next).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == auth::SESSION_COOKIE)
+        .map(|(_, v)| v.to_string());
+    if let Some(t) = token {
+        let _ = auth::end_session(&state, &t).await;
+    }
+    let mut res = Redirect::to("/").into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, HeaderValue::from_static("valfri_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"));
+    res
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&state.db.pool).await {
+        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"}))).into_response(),
+    }
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../../static/valfri.css"))
+        .into_response()
+}
+
+/// Security headers on every response; a cross-site form post is refused
+/// (SameSite=Lax already keeps the session cookie off it; this is the
+/// belt to those braces); and `?lang=xx` is remembered in a cookie.
+pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let cross_site_post = req.method() != Method::GET && req.method() != Method::HEAD && {
+        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+        match (origin, host) {
+            (Some(o), Some(h)) => o != "null" && o.split("://").nth(1) != Some(h),
+            _ => false,
+        }
+    };
+    if cross_site_post {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let remember = query_lang(req.uri().query());
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    if let Some(l) = remember {
+        if let Ok(v) = HeaderValue::from_str(&format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", l.code())) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
