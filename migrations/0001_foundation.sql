@@ -171,6 +171,10 @@ CREATE TABLE assignments (
     service_type TEXT NOT NULL REFERENCES service_types (code),
     start_date TEXT NOT NULL,
     end_date TEXT,                       -- inclusive; NULL = open-ended
+    -- Granted amount per month that this assignment carries: minutes for
+    -- time-based services, portions/units for per-unit ones. Capacity
+    -- ceilings and the LOU share rule sum it.
+    monthly_amount BIGINT NOT NULL DEFAULT 0 CHECK (monthly_amount >= 0),
     created_at TEXT NOT NULL,
     CHECK (end_date IS NULL OR end_date >= start_date)
 );

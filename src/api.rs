@@ -78,9 +78,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !json_type {
             return Err(ApiError::field("body", "unsupported_media_type", "send the body as application/json"));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::field("body", "unreadable_body", e.body_text()))?;
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::field("body", "unreadable_body", e.body_text()))?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();
@@ -98,11 +97,8 @@ pub async fn problem_bodies(req: Request, next: axum::middleware::Next) -> axum:
     use axum::response::IntoResponse;
     let res = next.run(req).await;
     let status = res.status();
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/problem+json"));
+    let is_problem =
+        res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/problem+json"));
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return res;
     }

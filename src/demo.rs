@@ -30,38 +30,149 @@ struct DemoProvider {
 }
 
 const PROVIDERS: &[DemoProvider] = &[
-    DemoProvider { slug: "kommunen", name: "Östersunds kommun, hemtjänsten", ownership: "municipal", owner: "Östersunds kommun",
-        languages: &["sv", "en", "fi"], specialities: &["dementia", "palliative"], weight: 50,
-        description: "Kommunens egen hemtjänst i hela kommunen, dygnet runt. Ickevalsalternativ." },
-    DemoProvider { slug: "omsorgshuset", name: "Omsorgshuset Jämtland AB", ownership: "private", owner: "Familjen Persson",
-        languages: &["sv", "fi"], specialities: &["dementia"], weight: 12,
-        description: "Familjeägt företag med finsktalande personal och fasta team." },
-    DemoProvider { slug: "alamal", name: "Al-Amal Omsorg AB", ownership: "private", owner: "Amal Haddad",
-        languages: &["sv", "ar", "en"], specialities: &["diabetes"], weight: 8,
-        description: "Hemtjänst på svenska och arabiska i centrala Östersund och Torvalla." },
-    DemoProvider { slug: "storsjo", name: "Storsjö Hemtjänst AB", ownership: "private", owner: "Nordic Care Group AB",
-        languages: &["sv", "en"], specialities: &["stroke"], weight: 10,
-        description: "Del av en nordisk koncern. Erbjuder kvällsbesök och helgbesök." },
-    DemoProvider { slug: "froso", name: "Frösö Vård & Service AB", ownership: "private", owner: "Anna och Erik Lind",
-        languages: &["sv", "de"], specialities: &["palliative"], weight: 7,
-        description: "Litet företag på Frösön med samma personal varje dag." },
-    DemoProvider { slug: "brunfloomsorg", name: "Brunflo Omsorg AB", ownership: "private", owner: "Brunflo Omsorg Holding AB",
-        languages: &["sv"], specialities: &[], weight: 5,
-        description: "Lokalt företag i Brunflo, Tandsbyn och Lit." },
-    DemoProvider { slug: "stadtrygg", name: "Städ & Trygghet i Jämtland AB", ownership: "private", owner: "Lena Olsson",
-        languages: &["sv", "se"], specialities: &[], weight: 5,
-        description: "Serviceinsatser: städning, tvätt och inköp. Samisktalande personal." },
-    DemoProvider { slug: "ideella", name: "Ideella föreningen Omtanke", ownership: "nonprofit", owner: "Föreningen Omtanke",
-        languages: &["sv", "fi"], specialities: &["dementia"], weight: 3,
-        description: "Idéburen organisation som återinvesterar överskottet i verksamheten." },
+    DemoProvider {
+        slug: "kommunen",
+        name: "Östersunds kommun, hemtjänsten",
+        ownership: "municipal",
+        owner: "Östersunds kommun",
+        languages: &["sv", "en", "fi"],
+        specialities: &["dementia", "palliative"],
+        weight: 50,
+        description: "Kommunens egen hemtjänst i hela kommunen, dygnet runt. Ickevalsalternativ.",
+    },
+    DemoProvider {
+        slug: "omsorgshuset",
+        name: "Omsorgshuset Jämtland AB",
+        ownership: "private",
+        owner: "Familjen Persson",
+        languages: &["sv", "fi"],
+        specialities: &["dementia"],
+        weight: 12,
+        description: "Familjeägt företag med finsktalande personal och fasta team.",
+    },
+    DemoProvider {
+        slug: "alamal",
+        name: "Al-Amal Omsorg AB",
+        ownership: "private",
+        owner: "Amal Haddad",
+        languages: &["sv", "ar", "en"],
+        specialities: &["diabetes"],
+        weight: 8,
+        description: "Hemtjänst på svenska och arabiska i centrala Östersund och Torvalla.",
+    },
+    DemoProvider {
+        slug: "storsjo",
+        name: "Storsjö Hemtjänst AB",
+        ownership: "private",
+        owner: "Nordic Care Group AB",
+        languages: &["sv", "en"],
+        specialities: &["stroke"],
+        weight: 10,
+        description: "Del av en nordisk koncern. Erbjuder kvällsbesök och helgbesök.",
+    },
+    DemoProvider {
+        slug: "froso",
+        name: "Frösö Vård & Service AB",
+        ownership: "private",
+        owner: "Anna och Erik Lind",
+        languages: &["sv", "de"],
+        specialities: &["palliative"],
+        weight: 7,
+        description: "Litet företag på Frösön med samma personal varje dag.",
+    },
+    DemoProvider {
+        slug: "brunfloomsorg",
+        name: "Brunflo Omsorg AB",
+        ownership: "private",
+        owner: "Brunflo Omsorg Holding AB",
+        languages: &["sv"],
+        specialities: &[],
+        weight: 5,
+        description: "Lokalt företag i Brunflo, Tandsbyn och Lit.",
+    },
+    DemoProvider {
+        slug: "stadtrygg",
+        name: "Städ & Trygghet i Jämtland AB",
+        ownership: "private",
+        owner: "Lena Olsson",
+        languages: &["sv", "se"],
+        specialities: &[],
+        weight: 5,
+        description: "Serviceinsatser: städning, tvätt och inköp. Samisktalande personal.",
+    },
+    DemoProvider {
+        slug: "ideella",
+        name: "Ideella föreningen Omtanke",
+        ownership: "nonprofit",
+        owner: "Föreningen Omtanke",
+        languages: &["sv", "fi"],
+        specialities: &["dementia"],
+        weight: 3,
+        description: "Idéburen organisation som återinvesterar överskottet i verksamheten.",
+    },
 ];
 
-const FIRST: &[&str] = &["Anna", "Maria", "Karin", "Kerstin", "Ingrid", "Margareta", "Birgitta", "Elsa", "Gunnel", "Signe", "Aino", "Fatima",
-    "Lars", "Erik", "Karl", "Per", "Olof", "Nils", "Gösta", "Sven", "Bengt", "Tapio", "Ahmad", "Stig"];
-const LAST: &[&str] = &["Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson",
-    "Jonsson", "Hansson", "Bergström", "Lindqvist", "Jämtlund", "Virtanen", "Korhonen", "Haddad", "Sjöberg", "Wikström", "Ström"];
-const STREETS: &[&str] = &["Storgatan", "Prästgatan", "Rådhusgatan", "Kyrkgatan", "Byvägen", "Skolvägen", "Bergsvägen", "Sjövägen",
-    "Stationsvägen", "Frösövägen", "Gamla landsvägen"];
+const FIRST: &[&str] = &[
+    "Anna",
+    "Maria",
+    "Karin",
+    "Kerstin",
+    "Ingrid",
+    "Margareta",
+    "Birgitta",
+    "Elsa",
+    "Gunnel",
+    "Signe",
+    "Aino",
+    "Fatima",
+    "Lars",
+    "Erik",
+    "Karl",
+    "Per",
+    "Olof",
+    "Nils",
+    "Gösta",
+    "Sven",
+    "Bengt",
+    "Tapio",
+    "Ahmad",
+    "Stig",
+];
+const LAST: &[&str] = &[
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Jonsson",
+    "Hansson",
+    "Bergström",
+    "Lindqvist",
+    "Jämtlund",
+    "Virtanen",
+    "Korhonen",
+    "Haddad",
+    "Sjöberg",
+    "Wikström",
+    "Ström",
+];
+const STREETS: &[&str] = &[
+    "Storgatan",
+    "Prästgatan",
+    "Rådhusgatan",
+    "Kyrkgatan",
+    "Byvägen",
+    "Skolvägen",
+    "Bergsvägen",
+    "Sjövägen",
+    "Stationsvägen",
+    "Frösövägen",
+    "Gamla landsvägen",
+];
 
 fn luhn_digit(digits: &[u8]) -> u8 {
     let sum: u32 = digits
@@ -69,7 +180,11 @@ fn luhn_digit(digits: &[u8]) -> u8 {
         .enumerate()
         .map(|(i, d)| {
             let v = u32::from(*d) * if i % 2 == 0 { 2 } else { 1 };
-            if v > 9 { v - 9 } else { v }
+            if v > 9 {
+                v - 9
+            } else {
+                v
+            }
         })
         .sum();
     ((10 - sum % 10) % 10) as u8
@@ -126,19 +241,22 @@ async fn create(state: &AppState) -> anyhow::Result<()> {
 
     let mut provider_ids = Vec::new();
     for (i, p) in PROVIDERS.iter().enumerate() {
-        let created = crate::providers::create(state, &NewProvider {
-            name: p.name.into(),
-            org_nr: if p.ownership == "municipal" { "212000-2411".into() } else { demo_org_nr(i) },
-            ownership: p.ownership.into(),
-            owner_name: p.owner.into(),
-            description: p.description.into(),
-            languages: p.languages.iter().map(|s| s.to_string()).collect(),
-            specialities: p.specialities.iter().map(|s| s.to_string()).collect(),
-            phone: format!("063-14 {:02} {:02}", 10 + i, 20 + i),
-            email: format!("kontakt@{}.example", p.slug),
-            website: format!("https://{}.example", p.slug),
-            vat_compensation: None,
-        })
+        let created = crate::providers::create(
+            state,
+            &NewProvider {
+                name: p.name.into(),
+                org_nr: if p.ownership == "municipal" { "212000-2411".into() } else { demo_org_nr(i) },
+                ownership: p.ownership.into(),
+                owner_name: p.owner.into(),
+                description: p.description.into(),
+                languages: p.languages.iter().map(|s| s.to_string()).collect(),
+                specialities: p.specialities.iter().map(|s| s.to_string()).collect(),
+                phone: format!("063-14 {:02} {:02}", 10 + i, 20 + i),
+                email: format!("kontakt@{}.example", p.slug),
+                website: format!("https://{}.example", p.slug),
+                vat_compensation: None,
+            },
+        )
         .await
         .map_err(api_err)?;
         provider_ids.push(created.id);

@@ -91,10 +91,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         let (detail, errors) = match self {
-            ApiError::Invalid(errs) => (
-                errs.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "),
-                errs.clone(),
-            ),
+            ApiError::Invalid(errs) => {
+                (errs.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; "), errs.clone())
+            }
             ApiError::Unauthenticated => ("sign in, or send a bearer token".into(), vec![]),
             ApiError::Forbidden(what) => (format!("your role may not {what}"), vec![]),
             ApiError::NotFound(what) => (format!("no such {what}"), vec![]),
@@ -119,9 +118,7 @@ impl From<sqlx::Error> for ApiError {
         if let sqlx::Error::Database(db) = &e {
             use sqlx::error::ErrorKind;
             match db.kind() {
-                ErrorKind::UniqueViolation => {
-                    return ApiError::conflict("already_exists", "a record with the same key already exists")
-                }
+                ErrorKind::UniqueViolation => return ApiError::conflict("already_exists", "a record with the same key already exists"),
                 ErrorKind::ForeignKeyViolation => {
                     return ApiError::rule("unknown_reference", "the request refers to a record that does not exist")
                 }

@@ -44,7 +44,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
     out.push_str("# HELP valfri_http_request_duration_seconds_sum Total time spent answering, by method, route and status.\n");
     out.push_str("# TYPE valfri_http_request_duration_seconds_sum counter\n");
     for ((method, route, status), (_, secs)) in &snapshot {
-        let _ = writeln!(out, "valfri_http_request_duration_seconds_sum{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {secs:.6}");
+        let _ = writeln!(
+            out,
+            "valfri_http_request_duration_seconds_sum{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {secs:.6}"
+        );
     }
     for (name, table, help) in [
         ("valfri_clients", "clients", "Registered clients."),

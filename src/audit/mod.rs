@@ -54,13 +54,7 @@ pub async fn record(state: &AppState, who: &Principal, event: Event<'_>) -> ApiR
     record_as(state, Some(&who.user_id), &who.username, who.role().as_str(), event).await
 }
 
-pub async fn record_as(
-    state: &AppState,
-    user_id: Option<&str>,
-    username: &str,
-    role: &str,
-    event: Event<'_>,
-) -> ApiResult<()> {
+pub async fn record_as(state: &AppState, user_id: Option<&str>, username: &str, role: &str, event: Event<'_>) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_user_id, actor_username, actor_role, action, client_id, subject_type, subject_id, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

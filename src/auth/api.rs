@@ -16,10 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_token, delete_token))
-        .routes(routes!(me))
-        .routes(routes!(list_users, create_user))
+    OpenApiRouter::new().routes(routes!(create_token, delete_token)).routes(routes!(me)).routes(routes!(list_users, create_user))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,17 +38,30 @@ pub struct TokenResponse {
     responses((status = 201, body = TokenResponse), (status = 401, body = Problem)))]
 async fn create_token(State(state): State<AppState>, ApiJson(c): ApiJson<Credentials>) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     let Some(user_id) = super::verify_credentials(&state, &c.username, &c.password).await? else {
-        audit::record_as(&state, None, &c.username, "anonymous", Event {
-            action: AuditAction::SignInFailed, subject_type: "user", subject_id: &c.username, client_id: None,
-            detail: "api token refused".into(),
-        }).await?;
+        audit::record_as(
+            &state,
+            None,
+            &c.username,
+            "anonymous",
+            Event {
+                action: AuditAction::SignInFailed,
+                subject_type: "user",
+                subject_id: &c.username,
+                client_id: None,
+                detail: "api token refused".into(),
+            },
+        )
+        .await?;
         return Err(ApiError::Unauthenticated);
     };
     let (token, expires) = super::start_session(&state, &user_id, "api").await?;
     let user = super::principal_for_token(&state, &token).await?.ok_or(ApiError::Unauthenticated)?;
-    audit::record(&state, &user, Event {
-        action: AuditAction::SignIn, subject_type: "user", subject_id: &user.user_id, client_id: None, detail: "api token".into(),
-    }).await?;
+    audit::record(
+        &state,
+        &user,
+        Event { action: AuditAction::SignIn, subject_type: "user", subject_id: &user.user_id, client_id: None, detail: "api token".into() },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(TokenResponse { token, expires_at: stamp(expires), user })))
 }
 
@@ -120,10 +130,18 @@ async fn list_users(State(state): State<AppState>, who: Principal) -> ApiResult<
 async fn create_user(State(state): State<AppState>, who: Principal, ApiJson(u): ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<User>)> {
     require(&who, Action::ManageUsers)?;
     let user = insert_user(&state, &u).await?;
-    audit::record(&state, &who, Event {
-        action: AuditAction::Create, subject_type: "user", subject_id: &user.id, client_id: user.client_id.as_deref(),
-        detail: format!("user {} with role {}", user.username, user.role.as_str()),
-    }).await?;
+    audit::record(
+        &state,
+        &who,
+        Event {
+            action: AuditAction::Create,
+            subject_type: "user",
+            subject_id: &user.id,
+            client_id: user.client_id.as_deref(),
+            detail: format!("user {} with role {}", user.username, user.role.as_str()),
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 

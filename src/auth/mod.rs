@@ -9,8 +9,8 @@ use crate::app::AppState;
 use crate::clock::stamp;
 use crate::error::{ApiError, ApiResult};
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use jiff::ToSpan;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -96,10 +96,7 @@ fn token_hash(token: &str) -> String {
 /// Checks a username and password; None when either is wrong (the caller
 /// must not say which).
 pub async fn verify_credentials(state: &AppState, username: &str, password: &str) -> ApiResult<Option<String>> {
-    let row = sqlx::query("SELECT id, password_hash FROM users WHERE username = $1")
-        .bind(username)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let row = sqlx::query("SELECT id, password_hash FROM users WHERE username = $1").bind(username).fetch_optional(&state.db.pool).await?;
     let Some(row) = row else {
         // Spend the same time as a real check so timing does not reveal which usernames exist.
         password::verify(password, password::DUMMY_HASH);
@@ -131,10 +128,7 @@ pub async fn start_session(state: &AppState, user_id: &str, kind: &str) -> ApiRe
 }
 
 pub async fn end_session(state: &AppState, token: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(token_hash(token))
-        .execute(&state.db.pool)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash(token)).execute(&state.db.pool).await?;
     Ok(())
 }
 

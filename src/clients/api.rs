@@ -30,13 +30,25 @@ pub struct ClientQuery {
 /// Registers a client (admin, case officer).
 #[utoipa::path(post, path = "/clients", tag = "clients", request_body = NewClient,
     responses((status = 201, body = Client), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem)))]
-async fn create_client(State(state): State<AppState>, who: Principal, ApiJson(c): ApiJson<NewClient>) -> ApiResult<(StatusCode, Json<Client>)> {
+async fn create_client(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(c): ApiJson<NewClient>,
+) -> ApiResult<(StatusCode, Json<Client>)> {
     require(&who, Action::ManageClients)?;
     let client = super::create(&state, &c).await?;
-    audit::record(&state, &who, Event {
-        action: AuditAction::Create, subject_type: "client", subject_id: &client.id, client_id: Some(&client.id),
-        detail: "registered".into(),
-    }).await?;
+    audit::record(
+        &state,
+        &who,
+        Event {
+            action: AuditAction::Create,
+            subject_type: "client",
+            subject_id: &client.id,
+            client_id: Some(&client.id),
+            detail: "registered".into(),
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(client)))
 }
 
@@ -49,11 +61,7 @@ async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Q
     let needle = q.q.clone().unwrap_or_default().to_lowercase();
     let pattern = format!("%{needle}%");
     let area = q.area_code.clone().unwrap_or_default();
-    let since = state
-        .today()
-        .checked_sub(jiff::ToSpan::days(access::PROVIDER_READ_GRACE_DAYS))
-        .map_err(anyhow::Error::from)?
-        .to_string();
+    let since = state.today().checked_sub(jiff::ToSpan::days(access::PROVIDER_READ_GRACE_DAYS)).map_err(anyhow::Error::from)?.to_string();
     let (scope_sql, scope_arg) = match &who.kind {
         PrincipalKind::Admin | PrincipalKind::CaseOfficer => ("$4 = $4", String::new()),
         PrincipalKind::Provider { provider_id } => (
@@ -79,8 +87,17 @@ async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Q
 async fn get_client(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Client>> {
     access::require_client_read(&state, &who, &id).await?;
     let client = super::get(&state, &id).await?.ok_or(ApiError::NotFound("client"))?;
-    audit::record(&state, &who, Event {
-        action: AuditAction::Read, subject_type: "client", subject_id: &id, client_id: Some(&id), detail: "client record via API".into(),
-    }).await?;
+    audit::record(
+        &state,
+        &who,
+        Event {
+            action: AuditAction::Read,
+            subject_type: "client",
+            subject_id: &id,
+            client_id: Some(&id),
+            detail: "client record via API".into(),
+        },
+    )
+    .await?;
     Ok(Json(client))
 }

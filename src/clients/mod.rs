@@ -115,32 +115,27 @@ pub async fn create(state: &crate::app::AppState, c: &NewClient) -> ApiResult<Cl
         protected_identity: c.protected_identity,
         representative: c.representative.trim().to_string(),
     };
-    sqlx::query(&format!(
-        "INSERT INTO clients ({CLIENT_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    ))
-    .bind(&client.id)
-    .bind(&client.person_id)
-    .bind(&client.name)
-    .bind(&client.address)
-    .bind(&client.postcode)
-    .bind(&client.area_code)
-    .bind(&client.preferred_language)
-    .bind(crate::db::flag(client.protected_identity))
-    .bind(&client.representative)
-    .bind(crate::clock::stamp(state.clock.now()))
-    .execute(&state.db.pool)
-    .await
-    .map_err(|e| match ApiError::from(e) {
-        ApiError::Conflict { .. } => ApiError::conflict("client_exists", "a client with this identity number is already registered"),
-        other => other,
-    })?;
+    sqlx::query(&format!("INSERT INTO clients ({CLIENT_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+        .bind(&client.id)
+        .bind(&client.person_id)
+        .bind(&client.name)
+        .bind(&client.address)
+        .bind(&client.postcode)
+        .bind(&client.area_code)
+        .bind(&client.preferred_language)
+        .bind(crate::db::flag(client.protected_identity))
+        .bind(&client.representative)
+        .bind(crate::clock::stamp(state.clock.now()))
+        .execute(&state.db.pool)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict { .. } => ApiError::conflict("client_exists", "a client with this identity number is already registered"),
+            other => other,
+        })?;
     Ok(client)
 }
 
 pub async fn get(state: &crate::app::AppState, id: &str) -> ApiResult<Option<Client>> {
-    let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1")).bind(id).fetch_optional(&state.db.pool).await?;
     row.as_ref().map(from_row).transpose()
 }

@@ -14,10 +14,7 @@ use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_providers, create_provider))
-        .routes(routes!(get_provider))
-        .routes(routes!(provider_clients))
+    OpenApiRouter::new().routes(routes!(list_providers, create_provider)).routes(routes!(get_provider)).routes(routes!(provider_clients))
 }
 
 /// Every provider's public profile (no sign-in needed).
@@ -29,13 +26,25 @@ async fn list_providers(State(state): State<AppState>) -> ApiResult<Json<Vec<Pro
 /// Registers a provider (admin).
 #[utoipa::path(post, path = "/providers", tag = "providers", request_body = NewProvider,
     responses((status = 201, body = Provider), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem)))]
-async fn create_provider(State(state): State<AppState>, who: Principal, ApiJson(p): ApiJson<NewProvider>) -> ApiResult<(StatusCode, Json<Provider>)> {
+async fn create_provider(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(p): ApiJson<NewProvider>,
+) -> ApiResult<(StatusCode, Json<Provider>)> {
     require(&who, Action::ManageProviders)?;
     let provider = super::create(&state, &p).await?;
-    audit::record(&state, &who, Event {
-        action: AuditAction::Create, subject_type: "provider", subject_id: &provider.id, client_id: None,
-        detail: format!("provider {} ({})", provider.name, provider.org_nr),
-    }).await?;
+    audit::record(
+        &state,
+        &who,
+        Event {
+            action: AuditAction::Create,
+            subject_type: "provider",
+            subject_id: &provider.id,
+            client_id: None,
+            detail: format!("provider {} ({})", provider.name, provider.org_nr),
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(provider)))
 }
 
@@ -51,11 +60,7 @@ async fn get_provider(State(state): State<AppState>, Path(id): Path<String>) -> 
     responses((status = 200, body = Vec<Client>), (status = 404, body = Problem)))]
 async fn provider_clients(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Vec<Client>>> {
     access::require_provider_internal(&who, &id)?;
-    let since = state
-        .today()
-        .checked_sub(jiff::ToSpan::days(access::PROVIDER_READ_GRACE_DAYS))
-        .map_err(anyhow::Error::from)?
-        .to_string();
+    let since = state.today().checked_sub(jiff::ToSpan::days(access::PROVIDER_READ_GRACE_DAYS)).map_err(anyhow::Error::from)?.to_string();
     let rows = sqlx::query(&format!(
         "SELECT {CLIENT_COLUMNS} FROM clients WHERE id IN \
          (SELECT client_id FROM assignments WHERE provider_id = $1 AND (end_date IS NULL OR end_date >= $2)) ORDER BY name, id"

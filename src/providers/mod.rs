@@ -158,10 +158,8 @@ pub async fn create(state: &crate::app::AppState, p: &NewProvider) -> ApiResult<
 }
 
 pub async fn get(state: &crate::app::AppState, id: &str) -> ApiResult<Option<Provider>> {
-    let row = sqlx::query(&format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let row =
+        sqlx::query(&format!("SELECT {PROVIDER_COLUMNS} FROM providers WHERE id = $1")).bind(id).fetch_optional(&state.db.pool).await?;
     row.as_ref().map(from_row).transpose()
 }
 

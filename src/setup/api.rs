@@ -62,7 +62,11 @@ async fn apply_setup(State(state): State<AppState>, who: Principal, ApiJson(doc)
 
 #[utoipa::path(put, path = "/setup/municipality", tag = "setup", request_body = Municipality,
     responses((status = 200, body = Municipality), (status = 422, body = Problem)))]
-async fn put_municipality(State(state): State<AppState>, who: Principal, ApiJson(m): ApiJson<Municipality>) -> ApiResult<Json<Municipality>> {
+async fn put_municipality(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(m): ApiJson<Municipality>,
+) -> ApiResult<Json<Municipality>> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
     check_municipality(&mut f, "", &m);
@@ -82,7 +86,12 @@ async fn list_zones(State(state): State<AppState>, who: Principal) -> ApiResult<
 /// Creates or renames a zone.
 #[utoipa::path(put, path = "/setup/zones/{code}", tag = "setup", request_body = Zone,
     params(("code" = String, Path)), responses((status = 200, body = Zone), (status = 422, body = Problem)))]
-async fn put_zone(State(state): State<AppState>, who: Principal, Path(code): Path<String>, ApiJson(z): ApiJson<Zone>) -> ApiResult<Json<Zone>> {
+async fn put_zone(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(code): Path<String>,
+    ApiJson(z): ApiJson<Zone>,
+) -> ApiResult<Json<Zone>> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
     check_zone(&mut f, "", &z);
@@ -104,7 +113,12 @@ async fn list_areas(State(state): State<AppState>, who: Principal) -> ApiResult<
 /// Creates or updates an area; its postcode list is replaced.
 #[utoipa::path(put, path = "/setup/areas/{code}", tag = "setup", request_body = Area,
     params(("code" = String, Path)), responses((status = 200, body = Area), (status = 422, body = Problem), (status = 409, body = Problem)))]
-async fn put_area(State(state): State<AppState>, who: Principal, Path(code): Path<String>, ApiJson(mut a): ApiJson<Area>) -> ApiResult<Json<Area>> {
+async fn put_area(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(code): Path<String>,
+    ApiJson(mut a): ApiJson<Area>,
+) -> ApiResult<Json<Area>> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
     let pcs = check_area(&mut f, "", &a, Some(state.country()));
@@ -128,7 +142,12 @@ async fn list_service_types(State(state): State<AppState>, who: Principal) -> Ap
 
 #[utoipa::path(put, path = "/setup/service-types/{code}", tag = "setup", request_body = ServiceType,
     params(("code" = String, Path)), responses((status = 200, body = ServiceType), (status = 422, body = Problem)))]
-async fn put_service_type(State(state): State<AppState>, who: Principal, Path(code): Path<String>, ApiJson(st): ApiJson<ServiceType>) -> ApiResult<Json<ServiceType>> {
+async fn put_service_type(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(code): Path<String>,
+    ApiJson(st): ApiJson<ServiceType>,
+) -> ApiResult<Json<ServiceType>> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
     check_service_type(&mut f, "", &st);
@@ -151,7 +170,12 @@ async fn list_choice_systems(State(state): State<AppState>, who: Principal) -> A
 /// coverage. `conditions` in the body are added as versions.
 #[utoipa::path(put, path = "/setup/choice-systems/{id}", tag = "setup", request_body = ChoiceSystem,
     params(("id" = String, Path)), responses((status = 200, body = ChoiceSystem), (status = 422, body = Problem), (status = 409, body = Problem)))]
-async fn put_choice_system(State(state): State<AppState>, who: Principal, Path(id): Path<String>, ApiJson(cs): ApiJson<ChoiceSystem>) -> ApiResult<Json<ChoiceSystem>> {
+async fn put_choice_system(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(cs): ApiJson<ChoiceSystem>,
+) -> ApiResult<Json<ChoiceSystem>> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
     check_choice_system(&mut f, "", &cs);
@@ -175,7 +199,12 @@ async fn put_choice_system(State(state): State<AppState>, who: Principal, Path(i
 #[utoipa::path(post, path = "/setup/choice-systems/{id}/conditions", tag = "setup", request_body = Conditions,
     params(("id" = String, Path)),
     responses((status = 201, body = Conditions), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn add_conditions(State(state): State<AppState>, who: Principal, Path(id): Path<String>, ApiJson(v): ApiJson<Conditions>) -> ApiResult<(StatusCode, Json<Conditions>)> {
+async fn add_conditions(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(v): ApiJson<Conditions>,
+) -> ApiResult<(StatusCode, Json<Conditions>)> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
     check_conditions(&mut f, "", &v);
@@ -258,6 +287,13 @@ async fn add_rate(State(state): State<AppState>, who: Principal, ApiJson(r): Api
     if store::add_rate(&mut c, &r, &who.username, &stamp(state.clock.now())).await? == store::Versioned::AlreadyThere {
         return Err(ApiError::conflict("version_exists", "this rate version already exists"));
     }
-    audit_setup(&state, &who, "rate", &format!("{}/{}/{}", r.service_type, r.zone, r.time_class), format!("{} öre from {}", r.amount_ore, r.valid_from)).await?;
+    audit_setup(
+        &state,
+        &who,
+        "rate",
+        &format!("{}/{}/{}", r.service_type, r.zone, r.time_class),
+        format!("{} öre from {}", r.amount_ore, r.valid_from),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(r)))
 }

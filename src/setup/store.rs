@@ -14,13 +14,9 @@ fn i(row: &crate::db::Row, c: &str) -> ApiResult<i64> {
 }
 
 pub async fn municipality(c: &mut AnyConnection) -> ApiResult<Option<Municipality>> {
-    let row = sqlx::query("SELECT country, code, name, time_zone FROM municipality WHERE id = 'this'")
-        .fetch_optional(&mut *c)
-        .await?;
-    row.map(|r| {
-        Ok(Municipality { country: s(&r, "country")?, code: s(&r, "code")?, name: s(&r, "name")?, time_zone: s(&r, "time_zone")? })
-    })
-    .transpose()
+    let row = sqlx::query("SELECT country, code, name, time_zone FROM municipality WHERE id = 'this'").fetch_optional(&mut *c).await?;
+    row.map(|r| Ok(Municipality { country: s(&r, "country")?, code: s(&r, "code")?, name: s(&r, "name")?, time_zone: s(&r, "time_zone")? }))
+        .transpose()
 }
 
 pub async fn put_municipality(c: &mut AnyConnection, m: &Municipality, now: &str) -> ApiResult<()> {
@@ -211,13 +207,12 @@ pub async fn put_choice_system(c: &mut AnyConnection, cs: &ChoiceSystem, now: &s
     .await?;
     sqlx::query("DELETE FROM choice_system_services WHERE choice_system_id = $1").bind(&cs.id).execute(&mut *c).await?;
     for st in &cs.services {
-        let done = sqlx::query(
-            "INSERT INTO choice_system_services (choice_system_id, service_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(&cs.id)
-        .bind(st)
-        .execute(&mut *c)
-        .await?;
+        let done =
+            sqlx::query("INSERT INTO choice_system_services (choice_system_id, service_type) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&cs.id)
+                .bind(st)
+                .execute(&mut *c)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(ApiError::conflict(
                 "service_in_other_system",
@@ -276,7 +271,9 @@ pub async fn add_conditions(
         return Ok(Versioned::Added);
     }
     let existing = conditions(c, choice_system_id).await?.into_iter().find(|e| e.valid_from == v.valid_from);
-    let same = existing.is_some_and(|e| Conditions { published_at: None, published_by: None, ..e } == Conditions { published_at: None, published_by: None, ..v.clone() });
+    let same = existing.is_some_and(|e| {
+        Conditions { published_at: None, published_by: None, ..e } == Conditions { published_at: None, published_by: None, ..v.clone() }
+    });
     if same {
         Ok(Versioned::AlreadyThere)
     } else {
@@ -324,15 +321,14 @@ pub async fn add_rate(c: &mut AnyConnection, r: &Rate, author: &str, now: &str) 
     if done.rows_affected() == 1 {
         return Ok(Versioned::Added);
     }
-    let existing: Option<i64> = sqlx::query_scalar(
-        "SELECT amount_ore FROM rates WHERE service_type = $1 AND zone = $2 AND time_class = $3 AND valid_from = $4",
-    )
-    .bind(&r.service_type)
-    .bind(&r.zone)
-    .bind(&r.time_class)
-    .bind(&r.valid_from)
-    .fetch_optional(&mut *c)
-    .await?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT amount_ore FROM rates WHERE service_type = $1 AND zone = $2 AND time_class = $3 AND valid_from = $4")
+            .bind(&r.service_type)
+            .bind(&r.zone)
+            .bind(&r.time_class)
+            .bind(&r.valid_from)
+            .fetch_optional(&mut *c)
+            .await?;
     if existing == Some(r.amount_ore) {
         Ok(Versioned::AlreadyThere)
     } else {

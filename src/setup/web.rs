@@ -91,7 +91,12 @@ pub fn parse_kronor(s: &str) -> Option<i64> {
     let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}').collect();
     let s = s.replace(',', ".");
     let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if whole.is_empty() || whole.len() > 9 || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || whole.len() > 9
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let ore_frac: i64 = format!("{frac:0<2}").parse().ok()?;
@@ -136,16 +141,27 @@ async fn add_rate(State(state): State<AppState>, page: Page, Form(form): Form<Ra
         let services = store::service_types(&mut c).await?;
         let basis = services.iter().find(|s| s.code == rate.service_type).map(|s| s.basis.clone()).unwrap_or_default();
         if !super::model::classes_for_basis(&basis).contains(&rate.time_class.as_str()) {
-            return Err(ApiError::field("time_class", "wrong_time_class", format!("a {basis} service has rates of class {}", super::model::classes_for_basis(&basis).join(", "))));
+            return Err(ApiError::field(
+                "time_class",
+                "wrong_time_class",
+                format!("a {basis} service has rates of class {}", super::model::classes_for_basis(&basis).join(", ")),
+            ));
         }
         if store::add_rate(&mut c, &rate, &who.username, &stamp(state.clock.now())).await? == store::Versioned::AlreadyThere {
             return Err(ApiError::conflict("version_exists", "this rate version already exists"));
         }
-        audit::record(&state, &who, Event {
-            action: AuditAction::Update, subject_type: "rate",
-            subject_id: &format!("{}/{}/{}", rate.service_type, rate.zone, rate.time_class), client_id: None,
-            detail: format!("{} öre from {}", rate.amount_ore, rate.valid_from),
-        }).await
+        audit::record(
+            &state,
+            &who,
+            Event {
+                action: AuditAction::Update,
+                subject_type: "rate",
+                subject_id: &format!("{}/{}/{}", rate.service_type, rate.zone, rate.time_class),
+                client_id: None,
+                detail: format!("{} öre from {}", rate.amount_ore, rate.valid_from),
+            },
+        )
+        .await
     }
     .await;
     match result {

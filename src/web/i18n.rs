@@ -57,8 +57,7 @@ impl I18n {
     pub fn load() -> anyhow::Result<I18n> {
         let mut bundles = Vec::new();
         for (lang, src) in SOURCES {
-            let res = FluentResource::try_new(src.to_string())
-                .map_err(|(_, errs)| anyhow::anyhow!("{}.ftl: {errs:?}", lang.code()))?;
+            let res = FluentResource::try_new(src.to_string()).map_err(|(_, errs)| anyhow::anyhow!("{}.ftl: {errs:?}", lang.code()))?;
             let id: LanguageIdentifier = lang.code().parse()?;
             let mut bundle = FluentBundle::new_concurrent(vec![id]);
             // Isolation marks around arguments confuse screen readers and copy-paste.

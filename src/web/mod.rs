@@ -68,9 +68,7 @@ fn query_lang(query: Option<&str>) -> Option<Lang> {
 }
 
 fn lang_of(parts: &Parts) -> Lang {
-    query_lang(parts.uri.query())
-        .or_else(|| auth::cookie(parts, LANG_COOKIE).and_then(|v| Lang::parse(&v)))
-        .unwrap_or(Lang::Sv)
+    query_lang(parts.uri.query()).or_else(|| auth::cookie(parts, LANG_COOKIE).and_then(|v| Lang::parse(&v))).unwrap_or(Lang::Sv)
 }
 
 /// A page request: language, path and the user if signed in.
@@ -85,7 +83,9 @@ impl FromRequestParts<AppState> for Page {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user = match auth::request_token(parts) {
-            Some(t) => auth::principal_for_token(state, &t).await.map_err(|_| error_page(state, Lang::Sv, StatusCode::INTERNAL_SERVER_ERROR))?,
+            Some(t) => {
+                auth::principal_for_token(state, &t).await.map_err(|_| error_page(state, Lang::Sv, StatusCode::INTERNAL_SERVER_ERROR))?
+            }
             None => None,
         };
         Ok(Page { lang: lang_of(parts), path: parts.uri.path().to_string(), user })
@@ -201,10 +201,19 @@ async fn login(State(state): State<AppState>, page: Page, Form(f): Form<LoginFor
         Err(e) => return internal(&state, &page, e),
     };
     let Some(user_id) = user_id else {
-        let _ = crate::audit::record_as(&state, None, &f.username, "anonymous", crate::audit::Event {
-            action: crate::audit::AuditAction::SignInFailed, subject_type: "user", subject_id: &f.username, client_id: None,
-            detail: "web sign-in refused".into(),
-        })
+        let _ = crate::audit::record_as(
+            &state,
+            None,
+            &f.username,
+            "anonymous",
+            crate::audit::Event {
+                action: crate::audit::AuditAction::SignInFailed,
+                subject_type: "user",
+                subject_id: &f.username,
+                client_id: None,
+                detail: "web sign-in refused".into(),
+            },
+        )
         .await;
         let c = page.chrome(&state, "login-title");
         return (StatusCode::UNAUTHORIZED, render(&LoginPage { c, failed: true, next, username: f.username })).into_response();
@@ -234,8 +243,7 @@ async fn logout(State(state): State<AppState>, headers: axum::http::HeaderMap) -
         let _ = auth::end_session(&state, &t).await;
     }
     let mut res = Redirect::to("/").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, HeaderValue::from_static("valfri_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"));
+    res.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static("valfri_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"));
     res
 }
 
@@ -247,7 +255,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn css() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../../static/valfri.css"))
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/valfri.css"),
+    )
         .into_response()
 }
 
@@ -274,7 +285,9 @@ pub async fn security_headers(req: axum::extract::Request, next: axum::middlewar
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
     );
     if let Some(l) = remember {
         if let Ok(v) = HeaderValue::from_str(&format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", l.code())) {

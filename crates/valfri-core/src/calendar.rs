@@ -49,10 +49,7 @@ impl Holiday {
     /// Days that are not official public holidays but are paid like them
     /// (Swedish *aftnar*).
     pub fn is_eve(self) -> bool {
-        matches!(
-            self,
-            Holiday::MidsummerEve | Holiday::ChristmasEve | Holiday::NewYearsEve
-        )
+        matches!(self, Holiday::MidsummerEve | Holiday::ChristmasEve | Holiday::NewYearsEve)
     }
 
     /// The name in the language of the country that observes it.
@@ -125,18 +122,9 @@ const SWEDEN: &[(Holiday, Rule)] = &[
     (Holiday::AscensionDay, Rule::Easter(39)),
     (Holiday::Whitsunday, Rule::Easter(49)),
     (Holiday::NationalDay, Rule::Fixed(6, 6)),
-    (
-        Holiday::MidsummerEve,
-        Rule::WeekdayFrom(Weekday::Friday, 6, 19),
-    ),
-    (
-        Holiday::MidsummerDay,
-        Rule::WeekdayFrom(Weekday::Saturday, 6, 20),
-    ),
-    (
-        Holiday::AllSaintsDay,
-        Rule::WeekdayFrom(Weekday::Saturday, 10, 31),
-    ),
+    (Holiday::MidsummerEve, Rule::WeekdayFrom(Weekday::Friday, 6, 19)),
+    (Holiday::MidsummerDay, Rule::WeekdayFrom(Weekday::Saturday, 6, 20)),
+    (Holiday::AllSaintsDay, Rule::WeekdayFrom(Weekday::Saturday, 10, 31)),
     (Holiday::ChristmasEve, Rule::Fixed(12, 24)),
     (Holiday::ChristmasDay, Rule::Fixed(12, 25)),
     (Holiday::BoxingDay, Rule::Fixed(12, 26)),
@@ -199,8 +187,7 @@ fn rule_date(rule: Rule, year: i16, easter: Option<Date>) -> Option<Date> {
         Rule::Easter(offset) => add_days(easter?, offset),
         Rule::WeekdayFrom(weekday, m, d) => {
             let first = Date::new(year, m, d).ok()?;
-            let ahead = (weekday.to_monday_zero_offset() - first.weekday().to_monday_zero_offset())
-                .rem_euclid(7);
+            let ahead = (weekday.to_monday_zero_offset() - first.weekday().to_monday_zero_offset()).rem_euclid(7);
             add_days(first, i16::from(ahead))
         }
     }
@@ -226,10 +213,8 @@ pub fn holiday(country: Country, date: Date) -> Option<Holiday> {
 /// Every holiday and eve of a year, in date order.
 pub fn holidays(country: Country, year: i16) -> Vec<(Date, Holiday)> {
     let easter = easter_sunday(year);
-    let mut out: Vec<(Date, Holiday)> = rules(country)
-        .iter()
-        .filter_map(|&(h, rule)| rule_date(rule, year, easter).map(|d| (d, h)))
-        .collect();
+    let mut out: Vec<(Date, Holiday)> =
+        rules(country).iter().filter_map(|&(h, rule)| rule_date(rule, year, easter).map(|d| (d, h))).collect();
     out.sort();
     out
 }
@@ -242,8 +227,7 @@ pub fn is_public_holiday(country: Country, date: Date) -> bool {
 /// Whether the daytime and evening hours of `date` are paid at the `weekend`
 /// rate: Saturday, Sunday, a public holiday or (Sweden) one of the eves.
 pub fn is_weekend_rate_day(country: Country, date: Date) -> bool {
-    matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday)
-        || holiday(country, date).is_some()
+    matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) || holiday(country, date).is_some()
 }
 
 #[cfg(test)]

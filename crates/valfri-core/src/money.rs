@@ -5,9 +5,7 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Neg, Sub};
 
 /// An amount in öre. Signed: adjustments may be negative.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Money(i64);
 
@@ -81,10 +79,7 @@ mod tests {
             None => (false, s),
         };
         let (kr, ore) = abs.split_once('.')?;
-        if kr.is_empty()
-            || ore.len() != 2
-            || !kr.bytes().chain(ore.bytes()).all(|b| b.is_ascii_digit())
-        {
+        if kr.is_empty() || ore.len() != 2 || !kr.bytes().chain(ore.bytes()).all(|b| b.is_ascii_digit()) {
             return None;
         }
         let v = kr.parse::<i128>().ok()? * 100 + ore.parse::<i128>().ok()?;

@@ -31,10 +31,7 @@ impl Month {
     }
 
     pub fn of(date: Date) -> Self {
-        Month {
-            year: date.year(),
-            month: date.month(),
-        }
+        Month { year: date.year(), month: date.month() }
     }
 
     pub fn year(self) -> i16 {
@@ -63,21 +60,13 @@ impl Month {
     /// either panic later in `first_day` or print as a string that does not
     /// parse back, so it is refused where it arises, like integer overflow.
     pub fn next(self) -> Month {
-        let (year, month) = if self.month == 12 {
-            (self.year + 1, 1)
-        } else {
-            (self.year, self.month + 1)
-        };
+        let (year, month) = if self.month == 12 { (self.year + 1, 1) } else { (self.year, self.month + 1) };
         Month::new(year, month).expect("Month::next: there is no month after 9999-12")
     }
 
     /// The preceding month. Panics before 1900-01, as `next` does after 9999-12.
     pub fn prev(self) -> Month {
-        let (year, month) = if self.month == 1 {
-            (self.year - 1, 12)
-        } else {
-            (self.year, self.month - 1)
-        };
+        let (year, month) = if self.month == 1 { (self.year - 1, 12) } else { (self.year, self.month - 1) };
         Month::new(year, month).expect("Month::prev: there is no month before 1900-01")
     }
 
@@ -99,10 +88,7 @@ impl FromStr for Month {
         if y.len() != 4 || m.len() != 2 || !y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
             return Err(MonthParseError);
         }
-        Month::new(
-            y.parse().map_err(|_| MonthParseError)?,
-            m.parse().map_err(|_| MonthParseError)?,
-        )
+        Month::new(y.parse().map_err(|_| MonthParseError)?, m.parse().map_err(|_| MonthParseError)?)
     }
 }
 
@@ -142,19 +128,8 @@ mod tests {
         assert_eq!(march.to_string(), "2026-03");
         assert_eq!(march.first_day(), date(2026, 3, 1));
         assert_eq!(march.last_day(), date(2026, 3, 31));
-        for s in [
-            "",
-            "2026-3",
-            "2026-13",
-            "2026-00",
-            "26-03",
-            "+026-03",
-            "2026/03",
-            "2026-03-01",
-            "1899-12",
-            " 2026-03",
-            "２０２６-03",
-        ] {
+        for s in ["", "2026-3", "2026-13", "2026-00", "26-03", "+026-03", "2026/03", "2026-03-01", "1899-12", " 2026-03", "２０２６-03"]
+        {
             assert_eq!(s.parse::<Month>(), Err(MonthParseError), "{s}");
         }
         assert_eq!(MonthParseError.code(), "invalid_format");
@@ -188,14 +163,8 @@ mod tests {
 
     #[test]
     fn serde_is_the_string() {
-        assert_eq!(
-            serde_json::to_string(&m("2026-03")).expect("serialises"),
-            "\"2026-03\""
-        );
-        assert_eq!(
-            serde_json::from_str::<Month>("\"2026-03\"").expect("valid"),
-            m("2026-03")
-        );
+        assert_eq!(serde_json::to_string(&m("2026-03")).expect("serialises"), "\"2026-03\"");
+        assert_eq!(serde_json::from_str::<Month>("\"2026-03\"").expect("valid"), m("2026-03"));
         assert!(serde_json::from_str::<Month>("\"0581-01\"").is_err());
         assert!(serde_json::from_str::<Month>("\"2026-13\"").is_err());
     }

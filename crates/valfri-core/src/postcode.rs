@@ -33,9 +33,7 @@ impl PostcodeError {
     /// explains.
     pub fn code(&self) -> &'static str {
         match self {
-            PostcodeError::InvalidSwedish
-            | PostcodeError::InvalidNorwegian
-            | PostcodeError::InvalidFormat => "invalid_format",
+            PostcodeError::InvalidSwedish | PostcodeError::InvalidNorwegian | PostcodeError::InvalidFormat => "invalid_format",
         }
     }
 }
@@ -65,9 +63,7 @@ impl Postcode {
                 }
             }
             Country::No => match b.len() {
-                4 => number(b)
-                    .map(|n| Postcode { country, number: n })
-                    .ok_or(PostcodeError::InvalidNorwegian),
+                4 => number(b).map(|n| Postcode { country, number: n }).ok_or(PostcodeError::InvalidNorwegian),
                 _ => Err(PostcodeError::InvalidNorwegian),
             },
         }
@@ -162,39 +158,23 @@ mod tests {
 
     #[test]
     fn wrong_forms_are_rejected() {
-        let swedish = [
-            "", "831", "8313", "831300", "83 130", "831-30", "031 30", "831 3a", "2609",
-        ];
+        let swedish = ["", "831", "8313", "831300", "83 130", "831-30", "031 30", "831 3a", "2609"];
         for s in swedish {
-            assert_eq!(
-                Postcode::parse_for(Country::Se, s),
-                Err(PostcodeError::InvalidSwedish),
-                "{s}"
-            );
+            assert_eq!(Postcode::parse_for(Country::Se, s), Err(PostcodeError::InvalidSwedish), "{s}");
         }
         for s in ["", "260", "26090", "26 09", "831 30", "２６０９"] {
-            assert_eq!(
-                Postcode::parse_for(Country::No, s),
-                Err(PostcodeError::InvalidNorwegian),
-                "{s}"
-            );
+            assert_eq!(Postcode::parse_for(Country::No, s), Err(PostcodeError::InvalidNorwegian), "{s}");
         }
         for s in ["", "123", "123456", "031 30", "8 3130", "26 09"] {
             assert_eq!(Postcode::parse(s), Err(PostcodeError::InvalidFormat), "{s}");
-            assert_eq!(
-                Postcode::parse(s).map_err(|e| e.code()),
-                Err("invalid_format")
-            );
+            assert_eq!(Postcode::parse(s).map_err(|e| e.code()), Err("invalid_format"));
         }
     }
 
     #[test]
     fn serde_is_the_canonical_string() {
         let se: Postcode = serde_json::from_str("\"83130\"").expect("valid");
-        assert_eq!(
-            serde_json::to_string(&se).expect("serialises"),
-            "\"831 30\""
-        );
+        assert_eq!(serde_json::to_string(&se).expect("serialises"), "\"831 30\"");
         let no: Postcode = serde_json::from_str("\"0150\"").expect("valid");
         assert_eq!(no.country(), Country::No);
         assert_eq!(serde_json::to_string(&no).expect("serialises"), "\"0150\"");

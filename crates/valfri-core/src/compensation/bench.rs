@@ -35,13 +35,7 @@ fn context(clients: u32, providers: u32) -> SettlementContext {
                 granted_minutes_per_month: minutes,
                 double_staffing: c % 50 == 0,
             });
-            assignments.push(Assignment {
-                client: c,
-                service,
-                provider,
-                from: date(2025, 6, 1),
-                to: None,
-            });
+            assignments.push(Assignment { client: c, service, provider, from: date(2025, 6, 1), to: None });
         }
         // Some clients switch provider mid-month.
         if c % 40 == 0 {
@@ -57,11 +51,7 @@ fn context(clients: u32, providers: u32) -> SettlementContext {
     SettlementContext {
         month: "2026-03".parse().expect("month"),
         settings: Settings::with_defaults("Europe/Stockholm", Country::Sweden, services()),
-        providers: (0..providers)
-            .map(|p| ProviderInfo {
-                vat_entitled: p % 3 != 0,
-            })
-            .collect(),
+        providers: (0..providers).map(|p| ProviderInfo { vat_entitled: p % 3 != 0 }).collect(),
         clients: (0..clients).map(|c| ClientInfo { zone: c % 2 }).collect(),
         rates: base_rates(),
         decisions,
@@ -95,11 +85,7 @@ fn client_visits(c: u32, providers: u32, n: u32, rng: &mut Rng, out: &mut Vec<Vi
         out.push(Visit {
             client: c,
             start,
-            provider: if c % 40 == 0 && day >= 16 {
-                (provider + 1) % providers
-            } else {
-                provider
-            },
+            provider: if c % 40 == 0 && day >= 16 { (provider + 1) % providers } else { provider },
             external_id: c.wrapping_mul(n).wrapping_add(k),
             service,
             end: start + len * 60,
@@ -117,40 +103,23 @@ fn month_of(clients: u32, providers: u32, visits_per_client: u32) -> SettlementI
     for c in 0..clients {
         client_visits(c, providers, visits_per_client, &mut rng, &mut visits);
     }
-    SettlementInput {
-        context: context(clients, providers),
-        visits,
-        adjustments: Vec::new(),
-    }
+    SettlementInput { context: context(clients, providers), visits, adjustments: Vec::new() }
 }
 
 fn report(label: &str, s: &Settlement, t: Instant) {
     let lines: usize = s.providers.iter().map(|p| p.lines.len()).sum();
     let flags: usize = s.providers.iter().map(|p| p.flags.len()).sum();
     let total: i64 = s.providers.iter().map(|p| p.total.ore()).sum();
-    eprintln!(
-        "{label}: {:?}, {lines} lines, {flags} flags, total {total} öre",
-        t.elapsed()
-    );
+    eprintln!("{label}: {:?}, {lines} lines, {flags} flags, total {total} öre", t.elapsed());
 }
 
 #[test]
 #[ignore = "timing run; use --release"]
 fn stockholm_size() {
-    let threads: usize = std::env::var("VALFRI_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
-    let scale: u32 = std::env::var("VALFRI_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let threads: usize = std::env::var("VALFRI_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let scale: u32 = std::env::var("VALFRI_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let input = month_of(25_000 * scale, 150, 100);
-    eprintln!(
-        "visit size {} bytes, {} visits",
-        std::mem::size_of::<Visit>(),
-        input.visits.len()
-    );
+    eprintln!("visit size {} bytes, {} visits", std::mem::size_of::<Visit>(), input.visits.len());
     let t = Instant::now();
     let s = settle_with_threads(input, threads).expect("settles");
     report(&format!("{threads} threads"), &s, t);
@@ -162,10 +131,7 @@ fn stockholm_size() {
 #[test]
 #[ignore = "timing run; use --release"]
 fn national_size_streaming() {
-    let scale: u32 = std::env::var("VALFRI_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let scale: u32 = std::env::var("VALFRI_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let (clients, providers, per_client) = (25_000 * scale, 150 * scale, 100);
     let engine = Engine::new(context(clients, providers)).expect("valid");
     let t = Instant::now();
@@ -186,18 +152,8 @@ fn national_size_streaming() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
     });
     let s = engine.finish(batches, Vec::new()).expect("settles");
-    report(
-        &format!(
-            "{} visits streamed",
-            u64::from(clients) * u64::from(per_client)
-        ),
-        &s,
-        t,
-    );
+    report(&format!("{} visits streamed", u64::from(clients) * u64::from(per_client)), &s, t);
 }

@@ -43,17 +43,7 @@ fn write_line(out: &mut impl Write, l: &Line, client: &str, service: &str) -> fm
     text(out, client)?;
     out.write_char(' ')?;
     text(out, service)?;
-    writeln!(
-        out,
-        " {} {} {} {} {}/{} {}",
-        l.class,
-        l.rate_valid_from,
-        l.rate.ore(),
-        l.zone,
-        l.quantity.num,
-        l.quantity.den,
-        l.amount.ore()
-    )
+    writeln!(out, " {} {} {} {} {}/{} {}", l.class, l.rate_valid_from, l.rate.ore(), l.zone, l.quantity.num, l.quantity.den, l.amount.ore())
 }
 
 fn write_canonical(
@@ -117,13 +107,7 @@ pub(crate) fn checksum(
 impl ProviderSettlement {
     /// The canonical text, with the caller's ids for provider, clients and
     /// service types.
-    pub fn canonical_text(
-        &self,
-        month: Month,
-        provider: &str,
-        client: impl Fn(u32) -> String,
-        service: impl Fn(u32) -> String,
-    ) -> String {
+    pub fn canonical_text(&self, month: Month, provider: &str, client: impl Fn(u32) -> String, service: impl Fn(u32) -> String) -> String {
         let mut s = String::new();
         let _ = write_canonical(&mut s, self, month, provider, &client, &service);
         s
@@ -131,13 +115,7 @@ impl ProviderSettlement {
 
     /// SHA-256 (hex) of [`ProviderSettlement::canonical_text`]. With decimal
     /// indices as ids it equals `self.checksum`.
-    pub fn checksum_with(
-        &self,
-        month: Month,
-        provider: &str,
-        client: impl Fn(u32) -> String,
-        service: impl Fn(u32) -> String,
-    ) -> String {
+    pub fn checksum_with(&self, month: Month, provider: &str, client: impl Fn(u32) -> String, service: impl Fn(u32) -> String) -> String {
         checksum(self, month, provider, client, service)
     }
 }

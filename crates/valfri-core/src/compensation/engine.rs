@@ -121,17 +121,8 @@ fn check_index(what: &'static str, index: u32, len: usize) -> Result<(), InputEr
 
 impl Engine {
     pub fn new(context: SettlementContext) -> Result<Engine, InputError> {
-        let SettlementContext {
-            month,
-            settings,
-            providers,
-            clients,
-            rates,
-            mut decisions,
-            mut assignments,
-        } = context;
-        let tz = TimeZone::get(&settings.time_zone)
-            .map_err(|_| InputError::UnknownTimeZone(settings.time_zone.clone()))?;
+        let SettlementContext { month, settings, providers, clients, rates, mut decisions, mut assignments } = context;
+        let tz = TimeZone::get(&settings.time_zone).map_err(|_| InputError::UnknownTimeZone(settings.time_zone.clone()))?;
         if settings.excess_tolerance_bp > 1_000_000 {
             return Err(InputError::InvalidSetting("excess_tolerance_bp"));
         }
@@ -161,16 +152,14 @@ impl Engine {
         for _ in 0..spill_days {
             last = last.tomorrow().map_err(|_| InputError::DateOutOfRange)?;
         }
-        let table = DayTable::new(&tz, settings.country, month.first_day(), last)
-            .ok_or(InputError::DateOutOfRange)?;
+        let table = DayTable::new(&tz, settings.country, month.first_day(), last).ok_or(InputError::DateOutOfRange)?;
         let rates = RateTable::new(rates, services, &table)?;
         decisions.sort_unstable();
         decisions.dedup();
         assignments.sort_unstable();
         assignments.dedup();
         let decision_offsets = offsets_by_client(clients.len(), decisions.iter().map(|d| d.client));
-        let assignment_offsets =
-            offsets_by_client(clients.len(), assignments.iter().map(|a| a.client));
+        let assignment_offsets = offsets_by_client(clients.len(), assignments.iter().map(|a| a.client));
         Ok(Engine {
             month,
             month_days: month.days() as usize,
@@ -206,20 +195,12 @@ impl Engine {
     /// order; they are sorted in place). Each client may be given once, in
     /// any batch; clients never given are settled by `finish` from their
     /// assignments alone.
-    pub fn add_client(
-        &self,
-        batch: &mut Batch,
-        client: u32,
-        visits: &mut [Visit],
-    ) -> Result<(), InputError> {
+    pub fn add_client(&self, batch: &mut Batch, client: u32, visits: &mut [Visit]) -> Result<(), InputError> {
         check_index("client", client, self.clients.len())?;
         for v in visits.iter() {
             self.check_visit(v)?;
             if v.client != client {
-                return Err(InputError::VisitOfOtherClient {
-                    client,
-                    visit_client: v.client,
-                });
+                return Err(InputError::VisitOfOtherClient { client, visit_client: v.client });
             }
         }
         visits.sort_unstable();
@@ -228,11 +209,7 @@ impl Engine {
 
     /// Merges the batches into the month's settlement, settling the clients
     /// no batch had.
-    pub fn finish(
-        &self,
-        batches: Vec<Batch>,
-        adjustments: Vec<Adjustment>,
-    ) -> Result<Settlement, InputError> {
+    pub fn finish(&self, batches: Vec<Batch>, adjustments: Vec<Adjustment>) -> Result<Settlement, InputError> {
         let mut seen = vec![false; self.clients.len()];
         for b in &batches {
             for &c in &b.clients {
@@ -274,24 +251,14 @@ impl Engine {
             p_lines.sort_unstable();
             p_flags.sort_unstable();
             p_adj.sort_unstable();
-            let lines_total = p_lines
-                .iter()
-                .try_fold(Money::ZERO, |acc, l| acc.checked_add(l.amount))
-                .ok_or(InputError::Overflow)?;
+            let lines_total = p_lines.iter().try_fold(Money::ZERO, |acc, l| acc.checked_add(l.amount)).ok_or(InputError::Overflow)?;
             let vat = if info.vat_entitled {
-                basis_points_of(lines_total, self.settings.vat_compensation_bp)
-                    .ok_or(InputError::Overflow)?
+                basis_points_of(lines_total, self.settings.vat_compensation_bp).ok_or(InputError::Overflow)?
             } else {
                 Money::ZERO
             };
-            let adjustments_total = p_adj
-                .iter()
-                .try_fold(Money::ZERO, |acc, a| acc.checked_add(a.amount))
-                .ok_or(InputError::Overflow)?;
-            let total = lines_total
-                .checked_add(vat)
-                .and_then(|t| t.checked_add(adjustments_total))
-                .ok_or(InputError::Overflow)?;
+            let adjustments_total = p_adj.iter().try_fold(Money::ZERO, |acc, a| acc.checked_add(a.amount)).ok_or(InputError::Overflow)?;
+            let total = lines_total.checked_add(vat).and_then(|t| t.checked_add(adjustments_total)).ok_or(InputError::Overflow)?;
             let mut ps = ProviderSettlement {
                 provider: p,
                 lines: p_lines,
@@ -303,19 +270,10 @@ impl Engine {
                 total,
                 checksum: String::new(),
             };
-            ps.checksum = checksum::checksum(
-                &ps,
-                self.month,
-                &p.to_string(),
-                |c| c.to_string(),
-                |s| s.to_string(),
-            );
+            ps.checksum = checksum::checksum(&ps, self.month, &p.to_string(), |c| c.to_string(), |s| s.to_string());
             out.push(ps);
         }
-        Ok(Settlement {
-            month: self.month,
-            providers: out,
-        })
+        Ok(Settlement { month: self.month, providers: out })
     }
 
     fn flag(batch: &mut Batch, provider: u32, flag: Flag) {
@@ -323,18 +281,12 @@ impl Engine {
     }
 
     /// Settles one client; `visits` are this client's, sorted.
-    fn settle_client(
-        &self,
-        batch: &mut Batch,
-        client: u32,
-        visits: &[Visit],
-    ) -> Result<(), InputError> {
+    fn settle_client(&self, batch: &mut Batch, client: u32, visits: &[Visit]) -> Result<(), InputError> {
         batch.clients.push(client);
         let c = client as usize;
         let zone = self.clients[c].zone;
         let decisions = &self.decisions[self.decision_offsets[c]..self.decision_offsets[c + 1]];
-        let assignments =
-            &self.assignments[self.assignment_offsets[c]..self.assignment_offsets[c + 1]];
+        let assignments = &self.assignments[self.assignment_offsets[c]..self.assignment_offsets[c + 1]];
         let mut sc = std::mem::take(&mut batch.scratch);
         sc.segs.clear();
         sc.agg.clear();
@@ -346,15 +298,7 @@ impl Engine {
         for s in &sc.segs {
             let q = s.quantity();
             if q != 0 {
-                sc.agg.push((
-                    LineKey {
-                        provider: s.provider,
-                        service: s.service,
-                        class: s.class,
-                        rate: s.rate,
-                    },
-                    q,
-                ));
+                sc.agg.push((LineKey { provider: s.provider, service: s.service, class: s.class, rate: s.rate }, q));
             }
         }
         self.daily_bases(batch, &mut sc, client, zone, decisions, assignments);
@@ -383,24 +327,12 @@ impl Engine {
             return;
         }
         let flag = |batch: &mut Batch, code, detail| {
-            Self::flag(
-                batch,
-                v.provider,
-                Flag {
-                    client,
-                    service: v.service,
-                    visit: Some(v.external_id),
-                    code,
-                    detail,
-                },
-            )
+            Self::flag(batch, v.provider, Flag { client, service: v.service, visit: Some(v.external_id), code, detail })
         };
         let (start, end) = (minute_of(v.start), minute_of(v.end));
         if start < self.table.start_of(0) || start >= self.table.start_of(self.month_days) {
             let detail = match Timestamp::from_second(v.start) {
-                Ok(ts) => FlagDetail::Date {
-                    date: self.tz.to_datetime(ts).date(),
-                },
+                Ok(ts) => FlagDetail::Date { date: self.tz.to_datetime(ts).date() },
                 Err(_) => FlagDetail::None,
             };
             flag(batch, FlagCode::NotInMonth, detail);
@@ -417,17 +349,9 @@ impl Engine {
                 let late = match v.cancelled_at {
                     Some(at) => {
                         let notice = start - minute_of(at);
-                        let late =
-                            notice < i64::from(self.settings.late_cancellation_notice_minutes);
+                        let late = notice < i64::from(self.settings.late_cancellation_notice_minutes);
                         if late != reported_late {
-                            flag(
-                                batch,
-                                FlagCode::CancellationReclassified,
-                                FlagDetail::Notice {
-                                    minutes: notice,
-                                    late,
-                                },
-                            );
+                            flag(batch, FlagCode::CancellationReclassified, FlagDetail::Notice { minutes: notice, late });
                         }
                         late
                     }
@@ -444,13 +368,7 @@ impl Engine {
             return;
         }
         if end - start > i64::from(self.settings.max_visit_minutes) {
-            flag(
-                batch,
-                FlagCode::TooLong,
-                FlagDetail::Minutes {
-                    minutes: end - start,
-                },
-            );
+            flag(batch, FlagCode::TooLong, FlagDetail::Minutes { minutes: end - start });
             return;
         }
         let Some(day) = self.table.day_index(start) else {
@@ -458,9 +376,7 @@ impl Engine {
         };
         let date = self.table.day(day).date;
 
-        let covered = assignments.iter().any(|a| {
-            a.provider == v.provider && a.service == v.service && active_on(a.from, a.to, date)
-        });
+        let covered = assignments.iter().any(|a| a.provider == v.provider && a.service == v.service && active_on(a.from, a.to, date));
         if !covered {
             flag(batch, FlagCode::NotCovered, FlagDetail::Date { date });
             return;
@@ -471,30 +387,16 @@ impl Engine {
             match self.rates.lookup(rate_key, Class::Unit, day) {
                 Some(rate) => {
                     let units = v.quantity.map_or(1, |q| q.get());
-                    let key = LineKey {
-                        provider: v.provider,
-                        service: v.service,
-                        class: Class::Unit,
-                        rate,
-                    };
+                    let key = LineKey { provider: v.provider, service: v.service, class: Class::Unit, rate };
                     sc.agg.push((key, i128::from(units)));
                 }
-                None => flag(
-                    batch,
-                    FlagCode::NoRate,
-                    FlagDetail::Rate {
-                        date,
-                        class: Class::Unit,
-                    },
-                ),
+                None => flag(batch, FlagCode::NoRate, FlagDetail::Rate { date, class: Class::Unit }),
             }
             return;
         }
 
-        let double_granted = v.double_staffed
-            && decisions.iter().any(|d| {
-                d.service == v.service && d.double_staffing && active_on(d.from, d.to, date)
-            });
+        let double_granted =
+            v.double_staffed && decisions.iter().any(|d| d.service == v.service && d.double_staffing && active_on(d.from, d.to, date));
         let weight = factor * if double_granted { 2 } else { 1 };
         if weight == 0 || end == start {
             return;
@@ -526,13 +428,7 @@ impl Engine {
         if !within {
             // Unreachable while the table spans max_visit_minutes; kept so a
             // change there cannot turn into silently unpaid minutes.
-            flag(
-                batch,
-                FlagCode::TooLong,
-                FlagDetail::Minutes {
-                    minutes: end - start,
-                },
-            );
+            flag(batch, FlagCode::TooLong, FlagDetail::Minutes { minutes: end - start });
             return;
         }
         if let Some((date, class)) = missing {
@@ -541,11 +437,7 @@ impl Engine {
             return;
         }
         if v.double_staffed && !double_granted {
-            flag(
-                batch,
-                FlagCode::DoubleStaffingNotGranted,
-                FlagDetail::Date { date },
-            );
+            flag(batch, FlagCode::DoubleStaffingNotGranted, FlagDetail::Date { date });
         }
     }
 
@@ -584,25 +476,17 @@ impl Engine {
         visits: &[Visit],
     ) -> Result<(), InputError> {
         sc.groups.clear();
-        sc.groups
-            .extend(sc.segs.iter().map(|s| s.group).filter(|&g| g != NO_GROUP));
+        sc.groups.extend(sc.segs.iter().map(|s| s.group).filter(|&g| g != NO_GROUP));
         sc.groups.sort_unstable();
         sc.groups.dedup();
         let mut any = false;
         for gi in 0..sc.groups.len() {
             let group = sc.groups[gi];
-            let paid: i128 = sc
-                .segs
-                .iter()
-                .filter(|s| s.group == group)
-                .map(Seg::quantity)
-                .sum();
-            let limit = self.granted_minutes(decisions, group)
-                * i128::from(MINUTE_UNITS + i64::from(self.settings.excess_tolerance_bp));
+            let paid: i128 = sc.segs.iter().filter(|s| s.group == group).map(Seg::quantity).sum();
+            let limit = self.granted_minutes(decisions, group) * i128::from(MINUTE_UNITS + i64::from(self.settings.excess_tolerance_bp));
             if paid > limit {
                 sc.idx.clear();
-                sc.idx
-                    .extend((0..sc.segs.len()).filter(|&i| sc.segs[i].group == group));
+                sc.idx.extend((0..sc.segs.len()).filter(|&i| sc.segs[i].group == group));
                 remove_latest(&mut sc.segs, &mut sc.idx, &mut sc.active, paid - limit);
                 any = true;
             }
@@ -623,21 +507,10 @@ impl Engine {
             }
             if removed > 0 {
                 let v = &visits[vi as usize];
-                let minutes = Quantity::reduced(removed, i128::from(MINUTE_UNITS))
-                    .ok_or(InputError::Overflow)?;
-                let amount = round_half_away(value, i128::from(MINUTE_UNITS) * 60)
-                    .ok_or(InputError::Overflow)?;
-                let detail = FlagDetail::Excess {
-                    minutes,
-                    amount: Money::from_ore(amount),
-                };
-                let flag = Flag {
-                    client,
-                    service: v.service,
-                    visit: Some(v.external_id),
-                    code: FlagCode::Excess,
-                    detail,
-                };
+                let minutes = Quantity::reduced(removed, i128::from(MINUTE_UNITS)).ok_or(InputError::Overflow)?;
+                let amount = round_half_away(value, i128::from(MINUTE_UNITS) * 60).ok_or(InputError::Overflow)?;
+                let detail = FlagDetail::Excess { minutes, amount: Money::from_ore(amount) };
+                let flag = Flag { client, service: v.service, visit: Some(v.external_id), code: FlagCode::Excess, detail };
                 Self::flag(batch, v.provider, flag);
             }
         }
@@ -645,24 +518,14 @@ impl Engine {
     }
 
     /// The granted and per-month bases: paid per day an assignment is active.
-    fn daily_bases(
-        &self,
-        batch: &mut Batch,
-        sc: &mut Scratch,
-        client: u32,
-        zone: u32,
-        decisions: &[Decision],
-        assignments: &[Assignment],
-    ) {
+    fn daily_bases(&self, batch: &mut Batch, sc: &mut Scratch, client: u32, zone: u32, decisions: &[Decision], assignments: &[Assignment]) {
         let mut i = 0;
         // Assignments are sorted by (service, provider): one run per pair, and
         // overlapping assignments of a pair pay a day once.
         while i < assignments.len() {
             let (service, provider) = (assignments[i].service, assignments[i].provider);
             let mut j = i;
-            while j < assignments.len()
-                && (assignments[j].service, assignments[j].provider) == (service, provider)
-            {
+            while j < assignments.len() && (assignments[j].service, assignments[j].provider) == (service, provider) {
                 j += 1;
             }
             let run = &assignments[i..j];
@@ -700,31 +563,14 @@ impl Engine {
                     (Class::Month, Class::Month, 1)
                 };
                 match self.rates.lookup(rate_key, rate_class, day) {
-                    Some(rate) if quantity != 0 => sc.agg.push((
-                        LineKey {
-                            provider,
-                            service,
-                            class,
-                            rate,
-                        },
-                        quantity,
-                    )),
+                    Some(rate) if quantity != 0 => sc.agg.push((LineKey { provider, service, class, rate }, quantity)),
                     Some(_) => {}
                     None => note(&mut no_rate, date),
                 }
             }
-            for (code, slot) in [
-                (FlagCode::NoDecision, no_decision),
-                (FlagCode::NoRate, no_rate),
-            ] {
+            for (code, slot) in [(FlagCode::NoDecision, no_decision), (FlagCode::NoRate, no_rate)] {
                 if let Some((first, count)) = slot {
-                    let flag = Flag {
-                        client,
-                        service,
-                        visit: None,
-                        code,
-                        detail: FlagDetail::Days { first, count },
-                    };
+                    let flag = Flag { client, service, visit: None, code, detail: FlagDetail::Days { first, count } };
                     Self::flag(batch, provider, flag);
                 }
             }
@@ -733,13 +579,7 @@ impl Engine {
 
     /// Sums the client's quantities per line and prices each line, rounding
     /// once.
-    fn emit_lines(
-        &self,
-        batch: &mut Batch,
-        sc: &mut Scratch,
-        client: u32,
-        zone: u32,
-    ) -> Result<(), InputError> {
+    fn emit_lines(&self, batch: &mut Batch, sc: &mut Scratch, client: u32, zone: u32) -> Result<(), InputError> {
         sc.agg.sort_unstable_by_key(|x| x.0);
         let days = self.month_days as i128;
         let mut i = 0;
@@ -761,10 +601,7 @@ impl Engine {
                 Class::Unit => (1, 1),
                 _ => (i128::from(MINUTE_UNITS), i128::from(MINUTE_UNITS) * 60),
             };
-            let amount = num
-                .checked_mul(r)
-                .and_then(|n| round_half_away(n, amount_den))
-                .ok_or(InputError::Overflow)?;
+            let amount = num.checked_mul(r).and_then(|n| round_half_away(n, amount_den)).ok_or(InputError::Overflow)?;
             let quantity = Quantity::reduced(num, den).ok_or(InputError::Overflow)?;
             batch.lines.push((
                 key.provider,
@@ -815,9 +652,7 @@ fn remove_latest(segs: &mut [Seg], idx: &mut [usize], active: &mut Vec<usize>, m
             }
         }
         let lowest_start = active.iter().map(|&i| segs[i].start).max().unwrap_or(cur);
-        let lower = idx
-            .get(next)
-            .map_or(lowest_start, |&i| lowest_start.max(segs[i].end));
+        let lower = idx.get(next).map_or(lowest_start, |&i| lowest_start.max(segs[i].end));
         let minutes = i128::from(cur - lower);
         let per_minute: i128 = active.iter().map(|&i| i128::from(segs[i].weight)).sum();
         let whole = (excess / per_minute).min(minutes);
@@ -888,15 +723,8 @@ fn split_parts<'a>(v: &'a mut [Visit], bounds: &[u32], out: &mut Vec<(&'a mut [V
 
 /// Settles a month with at most `threads` threads. The output does not depend
 /// on the number of threads.
-pub fn settle_with_threads(
-    input: SettlementInput,
-    threads: usize,
-) -> Result<Settlement, InputError> {
-    let SettlementInput {
-        context,
-        mut visits,
-        adjustments,
-    } = input;
+pub fn settle_with_threads(input: SettlementInput, threads: usize) -> Result<Settlement, InputError> {
+    let SettlementInput { context, mut visits, adjustments } = input;
     let engine = Engine::new(context)?;
     for v in &visits {
         engine.check_visit(v)?;
@@ -915,10 +743,7 @@ pub fn settle_with_threads(
         for (c, n) in counts.iter().enumerate() {
             acc += n;
             let k = bounds.len() as u64;
-            if k < parts as u64
-                && acc * parts as u64 >= total * k
-                && (c as u32 + 1) < clients as u32
-            {
+            if k < parts as u64 && acc * parts as u64 >= total * k && (c as u32 + 1) < clients as u32 {
                 bounds.push(c as u32 + 1);
             }
         }
@@ -936,8 +761,7 @@ pub fn settle_with_threads(
             while at < part.len() && part[at].client == c {
                 at += 1;
             }
-            let has_assignments =
-                engine.assignment_offsets[c as usize] < engine.assignment_offsets[c as usize + 1];
+            let has_assignments = engine.assignment_offsets[c as usize] < engine.assignment_offsets[c as usize + 1];
             if at > from || has_assignments {
                 engine.settle_client(&mut batch, c, &part[from..at])?;
             }
@@ -949,10 +773,7 @@ pub fn settle_with_threads(
     } else {
         std::thread::scope(|s| {
             let handles: Vec<_> = work.into_iter().map(|w| s.spawn(move || run(w))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect::<Result<Vec<_>, _>>()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect::<Result<Vec<_>, _>>()
         })?
     };
     engine.finish(batches, adjustments)

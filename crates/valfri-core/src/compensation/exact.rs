@@ -13,11 +13,7 @@ pub fn round_half_away(num: i128, den: i128) -> Option<i64> {
     let r = num % den;
     // |r| < den, so 2|r| cannot overflow for any den below i128::MAX / 2.
     let twice = r.unsigned_abs().checked_mul(2)?;
-    let q = if twice >= den.unsigned_abs() {
-        q + num.signum()
-    } else {
-        q
-    };
+    let q = if twice >= den.unsigned_abs() { q + num.signum() } else { q };
     i64::try_from(q).ok()
 }
 
@@ -56,23 +52,11 @@ mod tests {
     #[test]
     fn minutes_at_a_rate() {
         // 30 min at 101 öre/h = 3030/60 = 50.5 öre → 51.
-        assert_eq!(
-            minutes_amount(30, 1, Money::from_ore(101)),
-            Some(Money::from_ore(51))
-        );
+        assert_eq!(minutes_amount(30, 1, Money::from_ore(101)), Some(Money::from_ore(51)));
         // A correction of −30 min at 101 öre/h = −50.5 öre → −51.
-        assert_eq!(
-            minutes_amount(-30, 1, Money::from_ore(101)),
-            Some(Money::from_ore(-51))
-        );
+        assert_eq!(minutes_amount(-30, 1, Money::from_ore(101)), Some(Money::from_ore(-51)));
         // 6 % of 100.25 kr = 601.5 öre → 602; of −100.25 kr → −602.
-        assert_eq!(
-            basis_points_of(Money::from_ore(10_025), 600),
-            Some(Money::from_ore(602))
-        );
-        assert_eq!(
-            basis_points_of(Money::from_ore(-10_025), 600),
-            Some(Money::from_ore(-602))
-        );
+        assert_eq!(basis_points_of(Money::from_ore(10_025), 600), Some(Money::from_ore(602)));
+        assert_eq!(basis_points_of(Money::from_ore(-10_025), 600), Some(Money::from_ore(-602)));
     }
 }

@@ -34,41 +34,31 @@ fn visit_in(first: i64) -> impl Strategy<Value = Visit> {
         proptest::option::of(0i64..3000),
         proptest::option::of(1u32..5),
     )
-        .prop_map(
-            move |(client, provider, service, ext, off, len, status, double, notice, qty)| Visit {
-                client,
-                start: first + off * 60,
-                provider,
-                external_id: ext,
-                service,
-                end: first + (off + len) * 60,
-                status,
-                double_staffed: double,
-                cancelled_at: notice.map(|n| first + (off - n) * 60),
-                quantity: qty.and_then(NonZeroU32::new),
-            },
-        )
+        .prop_map(move |(client, provider, service, ext, off, len, status, double, notice, qty)| Visit {
+            client,
+            start: first + off * 60,
+            provider,
+            external_id: ext,
+            service,
+            end: first + (off + len) * 60,
+            status,
+            double_staffed: double,
+            cancelled_at: notice.map(|n| first + (off - n) * 60),
+            quantity: qty.and_then(NonZeroU32::new),
+        })
 }
 
 /// A month with the fixture's rates, clients in both zones, random
 /// decisions and assignments, and random visits.
 fn month_input() -> impl Strategy<Value = SettlementInput> {
-    let months = prop_oneof![
-        Just("2026-03"),
-        Just("2026-10"),
-        Just("2026-06"),
-        Just("2026-12")
-    ];
+    let months = prop_oneof![Just("2026-03"), Just("2026-10"), Just("2026-06"), Just("2026-12")];
     months.prop_flat_map(|m| {
         let mut base = input(m);
         base.context.clients.push(ClientInfo { zone: 0 });
         let first = at(&format!("{m}-01T00:00"));
         (
             proptest::collection::vec(visit_in(first), 0..60),
-            proptest::collection::vec(
-                (0u32..3, 0u32..7, 0u32..1500, any::<bool>(), 1i8..29, 0i8..5),
-                0..8,
-            ),
+            proptest::collection::vec((0u32..3, 0u32..7, 0u32..1500, any::<bool>(), 1i8..29, 0i8..5), 0..8),
             proptest::collection::vec((0u32..2, 0u32..3, 0u32..7, 1i8..29), 0..8),
             proptest::collection::vec((0u32..2, -100_000i64..100_000), 0..4),
             0u32..3000,
@@ -95,13 +85,7 @@ fn month_input() -> impl Strategy<Value = SettlementInput> {
                     });
                 }
                 for (p, c, s, from) in assigns {
-                    i.context.assignments.push(Assignment {
-                        client: c,
-                        service: s,
-                        provider: p,
-                        from: date(y, mo, from),
-                        to: None,
-                    });
+                    i.context.assignments.push(Assignment { client: c, service: s, provider: p, from: date(y, mo, from), to: None });
                 }
                 i.context.assignments.push(assignment(P0, 2, 0));
                 i.context.rates.push(Rate {
@@ -133,18 +117,9 @@ fn check_totals(s: &Settlement) {
         assert_eq!(p.lines_total.ore(), lines);
         let adj: i64 = p.adjustments.iter().map(|a| a.amount.ore()).sum();
         assert_eq!(p.adjustments_total.ore(), adj);
-        assert_eq!(
-            p.total.ore(),
-            p.lines_total.ore() + p.vat.ore() + p.adjustments_total.ore()
-        );
-        assert!(
-            p.lines.windows(2).all(|w| w[0] < w[1]),
-            "lines sorted and distinct"
-        );
-        assert!(p
-            .lines
-            .iter()
-            .all(|l| l.quantity.num > 0 && l.quantity.den > 0));
+        assert_eq!(p.total.ore(), p.lines_total.ore() + p.vat.ore() + p.adjustments_total.ore());
+        assert!(p.lines.windows(2).all(|w| w[0] < w[1]), "lines sorted and distinct");
+        assert!(p.lines.iter().all(|l| l.quantity.num > 0 && l.quantity.den > 0));
     }
 }
 
@@ -335,12 +310,7 @@ fn any_class() -> impl Strategy<Value = Class> {
 }
 
 fn any_basis() -> impl Strategy<Value = Basis> {
-    prop_oneof![
-        Just(Basis::Performed),
-        Just(Basis::Granted),
-        Just(Basis::PerUnit),
-        Just(Basis::PerMonth)
-    ]
+    prop_oneof![Just(Basis::Performed), Just(Basis::Granted), Just(Basis::PerUnit), Just(Basis::PerMonth)]
 }
 
 fn any_date() -> impl Strategy<Value = jiff::civil::Date> {
@@ -389,40 +359,22 @@ fn arbitrary_input() -> impl Strategy<Value = SettlementInput> {
         prop_oneof![4 => Just(600u32), 1 => 0u32..20_000],
         prop_oneof![4 => Just(2880u32), 1 => any::<u32>(), 1 => 0u32..50_000],
     )
-        .prop_map(
-            |(tz, country, services, tol, notice, factor, vat, max)| Settings {
-                time_zone: tz.into(),
-                country,
-                services: services
-                    .into_iter()
-                    .map(|(basis, group)| ServiceSettings { basis, group })
-                    .collect(),
-                excess_tolerance_bp: tol,
-                late_cancellation_notice_minutes: notice,
-                late_cancellation_factor_bp: factor,
-                vat_compensation_bp: vat,
-                max_visit_minutes: max,
-            },
-        );
-    let rate = (
-        0u32..5,
-        0u32..3,
-        any_class(),
-        any_date(),
-        prop_oneof![99 => 0i64..100_000, 1 => any::<i64>()],
-    )
-        .prop_map(|(service, zone, class, valid_from, ore)| Rate {
-            service,
-            zone,
-            class,
-            valid_from,
-            amount: Money::from_ore(ore),
+        .prop_map(|(tz, country, services, tol, notice, factor, vat, max)| Settings {
+            time_zone: tz.into(),
+            country,
+            services: services.into_iter().map(|(basis, group)| ServiceSettings { basis, group }).collect(),
+            excess_tolerance_bp: tol,
+            late_cancellation_notice_minutes: notice,
+            late_cancellation_factor_bp: factor,
+            vat_compensation_bp: vat,
+            max_visit_minutes: max,
         });
+    let rate = (0u32..5, 0u32..3, any_class(), any_date(), prop_oneof![99 => 0i64..100_000, 1 => any::<i64>()])
+        .prop_map(|(service, zone, class, valid_from, ore)| Rate { service, zone, class, valid_from, amount: Money::from_ore(ore) });
     let end = prop_oneof![4 => (0i64..900).prop_map(Some), 1 => Just(None)];
     let visit = (
         0u32..4,
-        (any_time(), end, any_time())
-            .prop_map(|(s, len, e)| (s, len.map_or(e, |l| s.saturating_add(l * 60)))),
+        (any_time(), end, any_time()).prop_map(|(s, len, e)| (s, len.map_or(e, |l| s.saturating_add(l * 60)))),
         0u32..3,
         any::<u32>(),
         0u32..5,
@@ -431,62 +383,30 @@ fn arbitrary_input() -> impl Strategy<Value = SettlementInput> {
         proptest::option::of(any_time()),
         proptest::option::of(any::<u32>()),
     )
-        .prop_map(
-            |(
-                client,
-                (start, end),
-                provider,
-                external_id,
-                service,
-                status,
-                double_staffed,
-                cancelled_at,
-                q,
-            )| Visit {
-                client,
-                start,
-                provider,
-                external_id,
-                service,
-                end,
-                status,
-                double_staffed,
-                cancelled_at,
-                quantity: q.and_then(NonZeroU32::new),
-            },
-        );
-    let decision = (
-        0u32..4,
-        0u32..5,
-        any_date(),
-        proptest::option::of(any_date()),
-        any::<u32>(),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(client, service, from, to, granted_minutes_per_month, double_staffing)| Decision {
-                client,
-                service,
-                from,
-                to,
-                granted_minutes_per_month,
-                double_staffing,
-            },
-        );
-    let assignment = (
-        0u32..4,
-        0u32..5,
-        0u32..3,
-        any_date(),
-        proptest::option::of(any_date()),
-    )
-        .prop_map(|(client, service, provider, from, to)| Assignment {
+        .prop_map(|(client, (start, end), provider, external_id, service, status, double_staffed, cancelled_at, q)| Visit {
+            client,
+            start,
+            provider,
+            external_id,
+            service,
+            end,
+            status,
+            double_staffed,
+            cancelled_at,
+            quantity: q.and_then(NonZeroU32::new),
+        });
+    let decision = (0u32..4, 0u32..5, any_date(), proptest::option::of(any_date()), any::<u32>(), any::<bool>()).prop_map(
+        |(client, service, from, to, granted_minutes_per_month, double_staffing)| Decision {
             client,
             service,
-            provider,
             from,
             to,
-        });
+            granted_minutes_per_month,
+            double_staffing,
+        },
+    );
+    let assignment = (0u32..4, 0u32..5, 0u32..3, any_date(), proptest::option::of(any_date()))
+        .prop_map(|(client, service, provider, from, to)| Assignment { client, service, provider, from, to });
     (
         month,
         settings,
@@ -504,141 +424,106 @@ fn arbitrary_input() -> impl Strategy<Value = SettlementInput> {
         proptest::collection::vec(visit, 0..30),
         proptest::collection::vec((0u32..3, any::<i64>()), 0..3),
     )
-        .prop_map(
-            |(month, settings, providers, zones, rates, decisions, assignments, visits, adjs)| {
-                let providers = providers
+        .prop_map(|(month, settings, providers, zones, rates, decisions, assignments, visits, adjs)| {
+            let providers = providers.into_iter().map(|vat_entitled| ProviderInfo { vat_entitled });
+            SettlementInput {
+                context: SettlementContext {
+                    month,
+                    settings,
+                    providers: providers.collect(),
+                    clients: zones.into_iter().map(|zone| ClientInfo { zone }).collect(),
+                    rates,
+                    decisions,
+                    assignments,
+                },
+                visits,
+                adjustments: adjs
                     .into_iter()
-                    .map(|vat_entitled| ProviderInfo { vat_entitled });
-                SettlementInput {
-                    context: SettlementContext {
-                        month,
-                        settings,
-                        providers: providers.collect(),
-                        clients: zones.into_iter().map(|zone| ClientInfo { zone }).collect(),
-                        rates,
-                        decisions,
-                        assignments,
-                    },
-                    visits,
-                    adjustments: adjs
-                        .into_iter()
-                        .map(|(provider, a)| Adjustment {
-                            provider,
-                            amount: Money::from_ore(a),
-                            reason: String::new(),
-                            author: String::new(),
-                            corrects: None,
-                        })
-                        .collect(),
-                }
-            },
-        )
+                    .map(|(provider, a)| Adjustment {
+                        provider,
+                        amount: Money::from_ore(a),
+                        reason: String::new(),
+                        author: String::new(),
+                        corrects: None,
+                    })
+                    .collect(),
+            }
+        })
 }
 
 /// Mostly input the engine accepts, so that the deep paths run; the rest
 /// stays wild.
 fn mostly_valid_input() -> impl Strategy<Value = SettlementInput> {
     let tame = prop_oneof![4 => Just(true), 1 => Just(false)];
-    (arbitrary_input(), tame, any::<bool>(), any::<bool>()).prop_map(
-        |(mut i, tame, all_rates, all_assigned)| {
-            if !tame {
-                return i;
-            }
-            let c = &mut i.context;
-            let st = &mut c.settings;
-            if st.time_zone == "Nowhere" {
-                st.time_zone = "Europe/Stockholm".into();
-            }
-            st.excess_tolerance_bp %= 1_000_001;
-            st.late_cancellation_factor_bp %= 10_001;
-            st.vat_compensation_bp %= 10_001;
-            st.max_visit_minutes %= Settings::MAX_MAX_VISIT_MINUTES + 1;
-            if st.services.is_empty() {
-                st.services.push(ServiceSettings {
-                    basis: Basis::Performed,
-                    group: Some(0),
-                });
-            }
-            if c.providers.is_empty() {
-                c.providers.push(ProviderInfo { vat_entitled: true });
-            }
-            if c.clients.is_empty() {
-                c.clients.push(ClientInfo { zone: 0 });
-            }
-            let (ns, np, nc) = (
-                st.services.len() as u32,
-                c.providers.len() as u32,
-                c.clients.len() as u32,
-            );
-            c.month = Month::new(2026, 3).expect("month");
-            let classes = [
-                Class::Day,
-                Class::Evening,
-                Class::Night,
-                Class::Weekend,
-                Class::Unit,
-                Class::Month,
-            ];
-            for service in 0..ns {
-                for zone in 0..3 {
-                    for (k, class) in classes.into_iter().enumerate() {
-                        if all_rates {
-                            let amount =
-                                Money::from_ore(30_000 + 1_001 * k as i64 + i64::from(service) * 7);
-                            c.rates.push(Rate {
-                                service,
-                                zone,
-                                class,
-                                valid_from: date(2025, 1, 1),
-                                amount,
-                            });
-                        }
+    (arbitrary_input(), tame, any::<bool>(), any::<bool>()).prop_map(|(mut i, tame, all_rates, all_assigned)| {
+        if !tame {
+            return i;
+        }
+        let c = &mut i.context;
+        let st = &mut c.settings;
+        if st.time_zone == "Nowhere" {
+            st.time_zone = "Europe/Stockholm".into();
+        }
+        st.excess_tolerance_bp %= 1_000_001;
+        st.late_cancellation_factor_bp %= 10_001;
+        st.vat_compensation_bp %= 10_001;
+        st.max_visit_minutes %= Settings::MAX_MAX_VISIT_MINUTES + 1;
+        if st.services.is_empty() {
+            st.services.push(ServiceSettings { basis: Basis::Performed, group: Some(0) });
+        }
+        if c.providers.is_empty() {
+            c.providers.push(ProviderInfo { vat_entitled: true });
+        }
+        if c.clients.is_empty() {
+            c.clients.push(ClientInfo { zone: 0 });
+        }
+        let (ns, np, nc) = (st.services.len() as u32, c.providers.len() as u32, c.clients.len() as u32);
+        c.month = Month::new(2026, 3).expect("month");
+        let classes = [Class::Day, Class::Evening, Class::Night, Class::Weekend, Class::Unit, Class::Month];
+        for service in 0..ns {
+            for zone in 0..3 {
+                for (k, class) in classes.into_iter().enumerate() {
+                    if all_rates {
+                        let amount = Money::from_ore(30_000 + 1_001 * k as i64 + i64::from(service) * 7);
+                        c.rates.push(Rate { service, zone, class, valid_from: date(2025, 1, 1), amount });
                     }
-                    for provider in 0..np {
-                        if all_assigned && zone < nc {
-                            c.assignments.push(Assignment {
-                                client: zone,
-                                service,
-                                provider,
-                                from: date(2026, 3, 3),
-                                to: None,
-                            });
-                        }
+                }
+                for provider in 0..np {
+                    if all_assigned && zone < nc {
+                        c.assignments.push(Assignment { client: zone, service, provider, from: date(2026, 3, 3), to: None });
                     }
                 }
             }
-            for r in &mut c.rates {
-                r.service %= ns;
-                if r.class == Class::Granted {
-                    r.class = Class::Day;
-                }
-                r.amount = Money::from_ore(r.amount.ore().rem_euclid(100_000));
+        }
+        for r in &mut c.rates {
+            r.service %= ns;
+            if r.class == Class::Granted {
+                r.class = Class::Day;
             }
-            c.rates
-                .sort_by_key(|r| (r.service, r.zone, r.class, r.valid_from));
-            c.rates
-                .dedup_by_key(|r| (r.service, r.zone, r.class, r.valid_from));
-            for d in &mut c.decisions {
-                d.client %= nc;
-                d.service %= ns;
-            }
-            for a in &mut c.assignments {
-                a.client %= nc;
-                a.service %= ns;
-                a.provider %= np;
-            }
-            for v in &mut i.visits {
-                v.client %= nc;
-                v.service %= ns;
-                v.provider %= np;
-            }
-            for a in &mut i.adjustments {
-                a.provider %= np;
-                a.amount = Money::from_ore(a.amount.ore() % 1_000_000_000);
-            }
-            i
-        },
-    )
+            r.amount = Money::from_ore(r.amount.ore().rem_euclid(100_000));
+        }
+        c.rates.sort_by_key(|r| (r.service, r.zone, r.class, r.valid_from));
+        c.rates.dedup_by_key(|r| (r.service, r.zone, r.class, r.valid_from));
+        for d in &mut c.decisions {
+            d.client %= nc;
+            d.service %= ns;
+        }
+        for a in &mut c.assignments {
+            a.client %= nc;
+            a.service %= ns;
+            a.provider %= np;
+        }
+        for v in &mut i.visits {
+            v.client %= nc;
+            v.service %= ns;
+            v.provider %= np;
+        }
+        for a in &mut i.adjustments {
+            a.provider %= np;
+            a.amount = Money::from_ore(a.amount.ore() % 1_000_000_000);
+        }
+        i
+    })
 }
 
 proptest! {

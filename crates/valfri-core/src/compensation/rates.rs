@@ -5,14 +5,7 @@ use super::time_class::DayTable;
 use super::types::{Class, InputError, Rate};
 
 /// Rate classes in slot order; `Granted` has no rates of its own.
-const SLOTS: [Class; 6] = [
-    Class::Day,
-    Class::Evening,
-    Class::Night,
-    Class::Weekend,
-    Class::Unit,
-    Class::Month,
-];
+const SLOTS: [Class; 6] = [Class::Day, Class::Evening, Class::Night, Class::Weekend, Class::Unit, Class::Month];
 
 pub(crate) const fn slot(class: Class) -> Option<usize> {
     match class {
@@ -39,28 +32,14 @@ pub(crate) struct RateTable {
 }
 
 impl RateTable {
-    pub(crate) fn new(
-        mut rates: Vec<Rate>,
-        services: usize,
-        table: &DayTable,
-    ) -> Result<RateTable, InputError> {
+    pub(crate) fn new(mut rates: Vec<Rate>, services: usize, table: &DayTable) -> Result<RateTable, InputError> {
         for r in &rates {
             if r.service as usize >= services {
-                return Err(InputError::UnknownIndex {
-                    what: "rate service",
-                    index: r.service,
-                });
+                return Err(InputError::UnknownIndex { what: "rate service", index: r.service });
             }
-            let bad = |problem| InputError::InvalidRate {
-                service: r.service,
-                zone: r.zone,
-                valid_from: r.valid_from,
-                problem,
-            };
+            let bad = |problem| InputError::InvalidRate { service: r.service, zone: r.zone, valid_from: r.valid_from, problem };
             if r.class == Class::Granted {
-                return Err(bad(
-                    "rates have no class granted (the granted basis pays the day rate)",
-                ));
+                return Err(bad("rates have no class granted (the granted basis pays the day rate)"));
             }
             // Negative rates are meaningless, and the bound keeps every
             // product of a quantity and a rate far inside i128.
@@ -72,15 +51,8 @@ impl RateTable {
         rates.dedup();
         for w in rates.windows(2) {
             let (a, b) = (&w[0], &w[1]);
-            if (a.service, a.zone, a.class, a.valid_from)
-                == (b.service, b.zone, b.class, b.valid_from)
-            {
-                return Err(InputError::ConflictingRates {
-                    service: a.service,
-                    zone: a.zone,
-                    class: a.class,
-                    valid_from: a.valid_from,
-                });
+            if (a.service, a.zone, a.class, a.valid_from) == (b.service, b.zone, b.class, b.valid_from) {
+                return Err(InputError::ConflictingRates { service: a.service, zone: a.zone, class: a.class, valid_from: a.valid_from });
             }
         }
         let mut keys: Vec<(u32, u32)> = rates.iter().map(|r| (r.service, r.zone)).collect();
@@ -91,9 +63,7 @@ impl RateTable {
         while i < rates.len() {
             let (service, zone, class) = (rates[i].service, rates[i].zone, rates[i].class);
             let mut j = i;
-            while j < rates.len()
-                && (rates[j].service, rates[j].zone, rates[j].class) == (service, zone, class)
-            {
+            while j < rates.len() && (rates[j].service, rates[j].zone, rates[j].class) == (service, zone, class) {
                 j += 1;
             }
             let versions = i..j;
@@ -115,12 +85,7 @@ impl RateTable {
                 }
             }
         }
-        Ok(RateTable {
-            rates,
-            keys,
-            by_day,
-            days,
-        })
+        Ok(RateTable { rates, keys, by_day, days })
     }
 
     /// The key of a (service, zone) pair with any rates at all.

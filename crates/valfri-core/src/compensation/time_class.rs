@@ -41,23 +41,13 @@ impl LocalDay {
             let ts = tz.to_timestamp(d.at(h, 0, 0, 0)).ok()?;
             Some(minute_of(ts.as_second()))
         };
-        let bounds = [
-            at(date, 0)?,
-            at(date, 7)?,
-            at(date, 19)?,
-            at(date, 22)?,
-            at(next, 0)?,
-        ];
+        let bounds = [at(date, 0)?, at(date, 7)?, at(date, 19)?, at(date, 22)?, at(next, 0)?];
         // Zones do exist whose rules would break this (a transition skipping
         // a whole class); refusing them beats mis-classing minutes.
         if bounds.windows(2).any(|w| w[0] > w[1]) || bounds[0] == bounds[4] {
             return None;
         }
-        Some(LocalDay {
-            date,
-            weekend_rate: is_weekend_rate_day(country, date),
-            bounds,
-        })
+        Some(LocalDay { date, weekend_rate: is_weekend_rate_day(country, date), bounds })
     }
 
     /// The class-uniform pieces of the day: (start, end, class).
@@ -65,19 +55,9 @@ impl LocalDay {
         let b = self.bounds;
         if self.weekend_rate {
             // One weekend piece from 07 to 22; the empty third keeps the shape.
-            [
-                (b[0], b[1], Class::Night),
-                (b[1], b[3], Class::Weekend),
-                (b[3], b[3], Class::Weekend),
-                (b[3], b[4], Class::Night),
-            ]
+            [(b[0], b[1], Class::Night), (b[1], b[3], Class::Weekend), (b[3], b[3], Class::Weekend), (b[3], b[4], Class::Night)]
         } else {
-            [
-                (b[0], b[1], Class::Night),
-                (b[1], b[2], Class::Day),
-                (b[2], b[3], Class::Evening),
-                (b[3], b[4], Class::Night),
-            ]
+            [(b[0], b[1], Class::Night), (b[1], b[2], Class::Day), (b[2], b[3], Class::Evening), (b[3], b[4], Class::Night)]
         }
     }
 }
@@ -175,12 +155,7 @@ impl DayTable {
                 let a = a.max(start);
                 let b = b.min(end);
                 if a < b {
-                    f(Piece {
-                        day: i,
-                        class,
-                        start: a,
-                        end: b,
-                    });
+                    f(Piece { day: i, class, start: a, end: b });
                 }
             }
             if end <= day.bounds[4] {
@@ -205,12 +180,7 @@ pub struct ClassSegment {
 /// class. For display and one-off use; the engine uses a prepared table.
 /// `None` if the dates are out of range, the interval is longer than 31
 /// days or the zone breaks the boundaries.
-pub fn split_interval(
-    tz: &TimeZone,
-    country: Country,
-    start: Timestamp,
-    end: Timestamp,
-) -> Option<Vec<ClassSegment>> {
+pub fn split_interval(tz: &TimeZone, country: Country, start: Timestamp, end: Timestamp) -> Option<Vec<ClassSegment>> {
     let (s, e) = (minute_of(start.as_second()), minute_of(end.as_second()));
     if e <= s {
         return Some(Vec::new());
@@ -220,22 +190,16 @@ pub fn split_interval(
         return None;
     }
     let first = tz.to_datetime(start).date();
-    let last = tz
-        .to_datetime(Timestamp::from_second(e.checked_mul(60)? - 1).ok()?)
-        .date();
+    let last = tz.to_datetime(Timestamp::from_second(e.checked_mul(60)? - 1).ok()?).date();
     let table = DayTable::new(tz, country, first, last)?;
     let mut out = Vec::new();
     let mut ok = true;
     let complete = table.split(s, e, |p| {
         let ts = |m: UnixMinute| Timestamp::from_second(m * 60).ok();
         match (ts(p.start), ts(p.end)) {
-            (Some(a), Some(b)) => out.push(ClassSegment {
-                date: table.day(p.day).date,
-                class: p.class,
-                start: a,
-                end: b,
-                minutes: p.minutes(),
-            }),
+            (Some(a), Some(b)) => {
+                out.push(ClassSegment { date: table.day(p.day).date, class: p.class, start: a, end: b, minutes: p.minutes() })
+            }
             _ => ok = false,
         }
     });
@@ -268,10 +232,7 @@ mod tests {
         // Wednesday 2026-03-11, CET = UTC+1: 18:30–19:45 local.
         assert_eq!(
             split("2026-03-11T17:30:00Z", "2026-03-11T18:45:00Z"),
-            vec![
-                (date(2026, 3, 11), Class::Day, 30),
-                (date(2026, 3, 11), Class::Evening, 45)
-            ]
+            vec![(date(2026, 3, 11), Class::Day, 30), (date(2026, 3, 11), Class::Evening, 45)]
         );
     }
 
@@ -295,10 +256,7 @@ mod tests {
         // (21:00 UTC) to 07:00 local on the 29th (05:00 UTC): 8 h elapsed.
         assert_eq!(
             split("2026-03-28T21:00:00Z", "2026-03-29T05:00:00Z"),
-            vec![
-                (date(2026, 3, 28), Class::Night, 120),
-                (date(2026, 3, 29), Class::Night, 360)
-            ]
+            vec![(date(2026, 3, 28), Class::Night, 120), (date(2026, 3, 29), Class::Night, 360)]
         );
     }
 
@@ -308,43 +266,25 @@ mod tests {
         // 24th (20:00 UTC) to 07:00 local on the 25th (06:00 UTC): 10 h.
         assert_eq!(
             split("2026-10-24T20:00:00Z", "2026-10-25T06:00:00Z"),
-            vec![
-                (date(2026, 10, 24), Class::Night, 120),
-                (date(2026, 10, 25), Class::Night, 480)
-            ]
+            vec![(date(2026, 10, 24), Class::Night, 120), (date(2026, 10, 25), Class::Night, 480)]
         );
     }
 
     #[test]
     fn seconds_are_truncated() {
         // 09:00:59–09:30:30 local counts as 09:00–09:30.
-        assert_eq!(
-            split("2026-03-10T08:00:59Z", "2026-03-10T08:30:30Z"),
-            vec![(date(2026, 3, 10), Class::Day, 30)]
-        );
+        assert_eq!(split("2026-03-10T08:00:59Z", "2026-03-10T08:30:30Z"), vec![(date(2026, 3, 10), Class::Day, 30)]);
     }
 
     #[test]
     fn empty_and_reversed() {
-        assert_eq!(
-            split("2026-03-10T08:00:00Z", "2026-03-10T08:00:00Z"),
-            vec![]
-        );
-        assert_eq!(
-            split("2026-03-10T09:00:00Z", "2026-03-10T08:00:00Z"),
-            vec![]
-        );
+        assert_eq!(split("2026-03-10T08:00:00Z", "2026-03-10T08:00:00Z"), vec![]);
+        assert_eq!(split("2026-03-10T09:00:00Z", "2026-03-10T08:00:00Z"), vec![]);
     }
 
     #[test]
     fn day_index_edges() {
-        let t = DayTable::new(
-            &stockholm(),
-            Country::Sweden,
-            date(2026, 10, 24),
-            date(2026, 10, 26),
-        )
-        .expect("table");
+        let t = DayTable::new(&stockholm(), Country::Sweden, date(2026, 10, 24), date(2026, 10, 26)).expect("table");
         let d25 = t.day(1);
         assert_eq!(d25.bounds[4] - d25.bounds[0], 25 * 60);
         assert_eq!(t.day_index(d25.bounds[0]), Some(1));

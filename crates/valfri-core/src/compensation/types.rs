@@ -49,10 +49,7 @@ impl Class {
 
     /// The classes a minute of a visit can fall in.
     pub const fn is_time(self) -> bool {
-        matches!(
-            self,
-            Class::Day | Class::Evening | Class::Night | Class::Weekend
-        )
+        matches!(self, Class::Day | Class::Evening | Class::Night | Class::Weekend)
     }
 }
 
@@ -104,11 +101,7 @@ impl Settings {
 
     /// The default model of compensation.md with the given zone, country and
     /// service types.
-    pub fn with_defaults(
-        time_zone: &str,
-        country: Country,
-        services: Vec<ServiceSettings>,
-    ) -> Self {
+    pub fn with_defaults(time_zone: &str, country: Country, services: Vec<ServiceSettings>) -> Self {
         Settings {
             time_zone: time_zone.to_owned(),
             country,
@@ -247,10 +240,7 @@ impl Quantity {
     pub(crate) fn reduced(num: i128, den: i128) -> Option<Quantity> {
         let g = gcd(num.unsigned_abs(), den.unsigned_abs()).max(1);
         let g = i128::try_from(g).ok()?;
-        Some(Quantity {
-            num: i64::try_from(num / g).ok()?,
-            den: i64::try_from(den / g).ok()?,
-        })
+        Some(Quantity { num: i64::try_from(num / g).ok()?, den: i64::try_from(den / g).ok()? })
     }
 }
 
@@ -417,21 +407,9 @@ pub enum InputError {
     #[error("setting {0} is out of range")]
     InvalidSetting(&'static str),
     #[error("rate for service {service} zone {zone} from {valid_from}: {problem}")]
-    InvalidRate {
-        service: u32,
-        zone: u32,
-        valid_from: Date,
-        problem: &'static str,
-    },
-    #[error(
-        "two different rates for service {service} zone {zone} class {class} from {valid_from}"
-    )]
-    ConflictingRates {
-        service: u32,
-        zone: u32,
-        class: Class,
-        valid_from: Date,
-    },
+    InvalidRate { service: u32, zone: u32, valid_from: Date, problem: &'static str },
+    #[error("two different rates for service {service} zone {zone} class {class} from {valid_from}")]
+    ConflictingRates { service: u32, zone: u32, class: Class, valid_from: Date },
     #[error("the month's dates are outside the supported range")]
     DateOutOfRange,
     #[error("an amount does not fit in 64 bits")]

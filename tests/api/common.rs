@@ -96,21 +96,25 @@ pub fn small_setup() -> Value {
 
 impl TestApp {
     pub async fn add_user(&self, username: &str, role: Role, provider_id: Option<&str>, client_id: Option<&str>) {
-        insert_user(&self.state, &NewUser {
-            username: username.into(),
-            display_name: username.into(),
-            password: PASSWORD.into(),
-            role,
-            provider_id: provider_id.map(Into::into),
-            client_id: client_id.map(Into::into),
-        })
+        insert_user(
+            &self.state,
+            &NewUser {
+                username: username.into(),
+                display_name: username.into(),
+                password: PASSWORD.into(),
+                role,
+                provider_id: provider_id.map(Into::into),
+                client_id: client_id.map(Into::into),
+            },
+        )
         .await
         .unwrap_or_else(|e| panic!("adding user {username}: {e:?}"));
     }
 
     /// Signs in over the API and returns the bearer token.
     pub async fn token(&self, username: &str) -> String {
-        let (status, body) = self.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": username, "password": PASSWORD}))).await;
+        let (status, body) =
+            self.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": username, "password": PASSWORD}))).await;
         assert_eq!(status, StatusCode::CREATED, "sign-in of {username}: {body}");
         body["token"].as_str().unwrap().to_string()
     }
@@ -159,7 +163,11 @@ impl TestApp {
 
     pub async fn create_client(&self, token: &str, person_id: &str, postcode: &str) -> String {
         let (s, b) = self
-            .post("/api/v1/clients", token, json!({"person_id": person_id, "name": "Test Person", "address": "Storgatan 1", "postcode": postcode}))
+            .post(
+                "/api/v1/clients",
+                token,
+                json!({"person_id": person_id, "name": "Test Person", "address": "Storgatan 1", "postcode": postcode}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b["id"].as_str().unwrap().to_string()

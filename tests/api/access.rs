@@ -1,7 +1,6 @@
 //! The authorization matrix over HTTP: who may read and change what.
 
-mod common;
-use common::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use valfri::auth::Role;
@@ -116,7 +115,8 @@ async fn providers_and_citizens_cannot_register_clients_or_providers() {
     let w = world().await;
     for user in ["prov_a", "citizen_a"] {
         let t = w.app.token(user).await;
-        let (s, _) = w.app.post("/api/v1/clients", &t, json!({"person_id": PNR_C, "name": "X", "address": "Y", "postcode": "831 30"})).await;
+        let (s, _) =
+            w.app.post("/api/v1/clients", &t, json!({"person_id": PNR_C, "name": "X", "address": "Y", "postcode": "831 30"})).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{user}");
         let (s, _) = w.app.post("/api/v1/providers", &t, json!({"name": "X", "org_nr": "556036-0793", "ownership": "private"})).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{user}");
