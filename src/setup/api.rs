@@ -198,7 +198,7 @@ async fn put_choice_system(
 /// Publishes a new version of a choice system's conditions from a date.
 #[utoipa::path(post, path = "/setup/choice-systems/{id}/conditions", tag = "setup", request_body = Conditions,
     params(("id" = String, Path)),
-    responses((status = 201, body = Conditions), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Conditions), (status = 200, description = "identical version already published", body = Conditions), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_conditions(
     State(state): State<AppState>,
     who: Principal,
@@ -214,8 +214,10 @@ async fn add_conditions(
         return Err(ApiError::NotFound("choice system"));
     }
     let now = stamp(state.clock.now());
+    // A retried identical publication is answered 200 and changes nothing;
+    // different conditions for the same date are refused by the store (409).
     if store::add_conditions(&mut c, &id, &v, &who.username, &now).await? == store::Versioned::AlreadyThere {
-        return Err(ApiError::conflict("version_exists", format!("these conditions from {} already exist", v.valid_from)));
+        return Ok((StatusCode::OK, Json(v)));
     }
     audit_setup(&state, &who, "choice_system", &id, format!("conditions from {}", v.valid_from)).await?;
     Ok((StatusCode::CREATED, Json(Conditions { published_at: Some(now), published_by: Some(who.username.clone()), ..v })))
@@ -263,7 +265,7 @@ pub fn in_force(rates: Vec<Rate>, date: &str) -> Vec<Rate> {
 
 /// Adds a rate version from a date; earlier versions stay as history.
 #[utoipa::path(post, path = "/setup/rates", tag = "setup", request_body = Rate,
-    responses((status = 201, body = Rate), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Rate), (status = 200, description = "identical version already there", body = Rate), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn add_rate(State(state): State<AppState>, who: Principal, ApiJson(r): ApiJson<Rate>) -> ApiResult<(StatusCode, Json<Rate>)> {
     require(&who, Action::ChangeSetup)?;
     let mut f = Fields::new();
@@ -285,7 +287,7 @@ async fn add_rate(State(state): State<AppState>, who: Principal, ApiJson(r): Api
         return Err(ApiError::field("zone", "unknown_zone", format!("no zone {}", r.zone)));
     }
     if store::add_rate(&mut c, &r, &who.username, &stamp(state.clock.now())).await? == store::Versioned::AlreadyThere {
-        return Err(ApiError::conflict("version_exists", "this rate version already exists"));
+        return Ok((StatusCode::OK, Json(r)));
     }
     audit_setup(
         &state,
