@@ -10,10 +10,12 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Method, route and status of a request; the value is its count and total seconds.
+type RequestKey = (String, String, u16);
+
 #[derive(Default)]
 pub struct Metrics {
-    // (method, route, status) -> (count, total seconds)
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
 }
 
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -99,6 +99,8 @@ impl Page {
     }
 
     /// The signed-in user, or a redirect to the sign-in page that comes back here.
+    // The error is the finished page to send; it is returned once per request.
+    #[allow(clippy::result_large_err)]
     pub fn require_user(&self) -> Result<&Principal, Response> {
         self.user.as_ref().ok_or_else(|| Redirect::to(&format!("/login?next={}", urlencoding::encode(&self.path))).into_response())
     }
