@@ -23,6 +23,12 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "providers", description = "Providers"),
         (name = "clients", description = "Clients and their personal data"),
         (name = "audit", description = "The append-only audit log"),
+        (name = "visits", description = "Time reports (visits): single, batch and CSV import, the month's visits and their import-time flags"),
+        (name = "decisions", description = "Needs-assessment decisions (biståndsbeslut), their versions, and the IVO report of unexecuted decisions"),
+        (name = "assignments", description = "Assignments to providers derived from decisions and choices; the provider's inbox"),
+        (name = "contracts", description = "Provider applications, review, contracts, capacity, intake and area closures; eligibility"),
+        (name = "choices", description = "The client's choice of provider per service group, defaults, switches, re-choice tasks and LOU target shares"),
+        (name = "settlement", description = "Monthly settlement per provider: drafts, adjustments, approval, CSV statements and SIE4 export"),
     )
 )]
 pub struct ApiDoc;
@@ -42,7 +48,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::setup::api::routes())
         .merge(crate::providers::api::routes())
         .merge(crate::clients::api::routes())
-        .merge(crate::audit::api::routes());
+        .merge(crate::decisions::api::routes())
+        .merge(crate::assignments::api::routes())
+        .merge(crate::choices::api::routes())
+        .merge(crate::audit::api::routes())
+        .merge(crate::visits::api::routes())
+        .merge(crate::settlement::api::routes())
+        .merge(crate::contracts::api::routes())
+        .merge(crate::compare::api::routes());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1.layer(axum::middleware::from_fn(problem_bodies)))
         .route("/api/openapi.json", axum::routing::get(openapi_json))

@@ -355,6 +355,11 @@ async fn create(state: &AppState) -> anyhow::Result<()> {
     for u in &users {
         insert_user(state, u).await.map_err(api_err)?;
     }
+    // Decisions behind the assignments (needs the users; before choices are recorded).
+    crate::decisions::demo::seed(state).await?;
+    // Choices recorded from the assignments, pending switches and re-choice
+    // tasks (after decisions; after contracts too, once they are seeded, for eligibility).
+    crate::choices::demo::seed(state).await?;
     Ok(())
 }
 

@@ -3,14 +3,22 @@
 
 pub mod api;
 pub mod app;
+pub mod assignments;
 pub mod audit;
 pub mod auth;
+pub mod bench;
+pub mod choices;
 pub mod clients;
 pub mod clock;
+pub mod compare;
+pub mod contracts;
 pub mod db;
+pub mod decisions;
 pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod providers;
 pub mod setup;
+pub mod visits;
+pub mod settlement;
 pub mod web;

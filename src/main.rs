@@ -79,8 +79,40 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Time reports (visits).
+    Visits {
+        #[command(subcommand)]
+        command: VisitsCommand,
+    },
+    /// Compute every provider's settlement of a month (drafts; approved months are kept).
+    Settle {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Also approve every draft that may be approved.
+        #[arg(long)]
+        approve: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum VisitsCommand {
+    /// Import a CSV file of visits (columns in docs/visits-csv.md). Exit code 2 when rows were rejected.
+    Import {
+        file: PathBuf,
+        /// The reporting provider, by organisation number or id (needed unless there is only one).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Store nothing if any row is rejected (default: keep the good rows).
+        #[arg(long)]
+        all_or_nothing: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +200,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
             println!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Command::Visits { command: VisitsCommand::Import { file, provider, all_or_nothing, db } } => {
+            let state = state(db.open().await?).await?;
+            let code = valfri::visits::cli::import(&state, &file, provider.as_deref(), all_or_nothing).await?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
+        }
+        Command::Settle { month, approve, db } => {
+            let state = state(db.open().await?).await?;
+            print!("{}", valfri::settlement::cli_settle(&state, &month, approve).await?);
             Ok(())
         }
         Command::Openapi => {

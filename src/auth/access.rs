@@ -10,6 +10,25 @@
 //! | register / change clients | yes | yes | – | – |
 //! | read a client | yes | yes | own clients (assignment active, or ended < 90 days ago) | self |
 //! | read a provider's internal data | yes | yes | own provider | – |
+//! | grant, change and end decisions | yes | yes | – | – |
+//! | read decisions | yes | yes | – | own |
+//! | read the IVO report (unexecuted decisions) | yes | yes | – | – |
+//! | read assignments | yes | yes | own provider's | own |
+//! | acknowledge assignments | – | – | own provider's | – |
+//! | read applications and contracts (not answers/evidence) | yes | yes | own provider's | – |
+//! | read answers and evidence files | yes | – | own provider's | – |
+//! | apply to a choice system, add evidence | yes (for a provider) | – | own provider | – |
+//! | review, approve, reject, activate, pause, terminate contracts | yes | – | – | – |
+//! | report capacity, close/open for new clients | yes | – | own provider's | – |
+//! | close an area (or a service in it) to private providers | yes | – | – | – |
+//! | choose a provider for a client, give the default | yes | yes (recorded as on the client's behalf) | – | self (choose only) |
+//! | read a client's choices and letters | yes | yes | own clients, its own choices only | self |
+//! | re-choice tasks (list, mark done) | yes | yes | – | – |
+//! | set LOU target shares | yes | – | – | – |
+//! | compute, adjust, approve and export settlements; SIE accounts | yes | – | – | – |
+//! | read a settlement and its statement | yes | – | own provider's, once approved | – |
+//! | report visits (time reports: API, CSV import) | yes (for any provider) | – | own provider's | – |
+//! | read visits, import reports and visit flags | yes (all providers) | – | own provider's | – |
 
 use super::{Principal, PrincipalKind};
 use crate::app::AppState;
@@ -25,6 +44,20 @@ pub enum Action {
     ManageClients,
     ManageProviders,
     ReadAllClients,
+    ManageDecisions,
+    ReadUnexecutedReport,
+    AcknowledgeAssignments,
+    ReadContracts,
+    ReadAllEvidence,
+    ApplyForContract,
+    DecideContracts,
+    ManageIntake,
+    CloseAreas,
+    ChooseOnBehalf,
+    ManageChoiceTasks,
+    ManageSettlements,
+    ReportVisits,
+    ReadVisits,
 }
 
 impl Action {
@@ -37,6 +70,20 @@ impl Action {
             Action::ManageClients => "register or change clients",
             Action::ManageProviders => "manage providers",
             Action::ReadAllClients => "list all clients",
+            Action::ManageDecisions => "grant, change or end decisions",
+            Action::ReadUnexecutedReport => "read the report of unexecuted decisions",
+            Action::AcknowledgeAssignments => "acknowledge assignments (only the provider can)",
+            Action::ReadContracts => "read contracts",
+            Action::ReadAllEvidence => "read other providers' application evidence",
+            Action::ApplyForContract => "apply for a contract",
+            Action::DecideContracts => "review or decide contracts",
+            Action::ManageIntake => "report capacity or close for new clients",
+            Action::CloseAreas => "close areas to private providers",
+            Action::ChooseOnBehalf => "register a choice on a client's behalf",
+            Action::ManageChoiceTasks => "work the re-choice tasks",
+            Action::ManageSettlements => "compute, adjust, approve or export settlements",
+            Action::ReportVisits => "report visits (time reports)",
+            Action::ReadVisits => "read time reports and their flags",
         }
     }
 }
@@ -50,9 +97,17 @@ pub const PROVIDER_READ_GRACE_DAYS: i64 = 90;
 pub fn permits(p: &Principal, action: Action) -> bool {
     use Action::*;
     match (&p.kind, action) {
+        // An acknowledgement says the provider itself has seen the assignment.
+        (kind, AcknowledgeAssignments) => matches!(kind, PrincipalKind::Provider { .. }),
         (PrincipalKind::Admin, _) => true,
         (_, ReadSetup) => true,
-        (PrincipalKind::CaseOfficer, ManageClients | ReadAllClients) => true,
+        (PrincipalKind::CaseOfficer, ReadContracts) => true,
+        // Scoped to the provider's own contracts by the contracts module.
+        (PrincipalKind::Provider { .. }, ReadContracts | ApplyForContract | ManageIntake) => true,
+        (PrincipalKind::CaseOfficer, ManageClients | ReadAllClients | ManageDecisions | ReadUnexecutedReport) => true,
+        (PrincipalKind::CaseOfficer, ChooseOnBehalf | ManageChoiceTasks) => true,
+        // Scoped to the provider's own visits by the visits module.
+        (PrincipalKind::Provider { .. }, ReportVisits | ReadVisits) => true,
         _ => false,
     }
 }
@@ -84,7 +139,7 @@ pub async fn provider_serves_client(state: &AppState, provider_id: &str, client_
     let since = state.today().checked_sub(PROVIDER_READ_GRACE_DAYS.days()).map_err(anyhow::Error::from)?;
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM assignments WHERE provider_id = $1 AND client_id = $2 \
-         AND (end_date IS NULL OR end_date >= $3)",
+         AND status <> 'cancelled' AND (end_date IS NULL OR end_date >= $3)",
     )
     .bind(provider_id)
     .bind(client_id)

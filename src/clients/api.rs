@@ -65,7 +65,7 @@ async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Q
     let (scope_sql, scope_arg) = match &who.kind {
         PrincipalKind::Admin | PrincipalKind::CaseOfficer => ("$4 = $4", String::new()),
         PrincipalKind::Provider { provider_id } => (
-            "id IN (SELECT client_id FROM assignments WHERE provider_id = $4 AND (end_date IS NULL OR end_date >= $5))",
+            "id IN (SELECT client_id FROM assignments WHERE provider_id = $4 AND status <> 'cancelled' AND (end_date IS NULL OR end_date >= $5))",
             provider_id.clone(),
         ),
         PrincipalKind::Citizen { client_id } => ("id = $4", client_id.clone()),
@@ -75,18 +75,24 @@ async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Q
          AND {scope_sql} AND $5 = $5 ORDER BY name, id LIMIT $3"
     );
     let rows = sqlx::query(&sql).bind(&pattern).bind(&area).bind(limit).bind(&scope_arg).bind(&since).fetch_all(&state.db.pool).await?;
-    let clients: Vec<Client> = rows.iter().map(super::from_row).collect::<ApiResult<_>>()?;
+    let mut clients: Vec<Client> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        clients.push(super::for_viewer(&state, &who, super::from_row(r)?).await?);
+    }
     let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
     audit::record_client_list(&state, &who, &ids, "client list via API").await?;
     Ok(Json(clients))
 }
 
-/// One client's personal data.
+/// One client's personal data. Name and address of a client with protected
+/// identity are masked (`***`) for anyone but admin, case officers, the
+/// client and a provider with a current assignment.
 #[utoipa::path(get, path = "/clients/{id}", tag = "clients", params(("id" = String, Path)),
     responses((status = 200, body = Client), (status = 404, body = Problem)))]
 async fn get_client(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Client>> {
     access::require_client_read(&state, &who, &id).await?;
     let client = super::get(&state, &id).await?.ok_or(ApiError::NotFound("client"))?;
+    let client = super::for_viewer(&state, &who, client).await?;
     audit::record(
         &state,
         &who,

@@ -3,6 +3,7 @@
 //! written to the audit log.
 
 pub mod api;
+pub mod web;
 
 use crate::error::{ApiError, ApiResult, Fields};
 use serde::{Deserialize, Serialize};
@@ -138,4 +139,49 @@ pub async fn create(state: &crate::app::AppState, c: &NewClient) -> ApiResult<Cl
 pub async fn get(state: &crate::app::AppState, id: &str) -> ApiResult<Option<Client>> {
     let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1")).bind(id).fetch_optional(&state.db.pool).await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// What a client with protected identity shows in place of name and address.
+pub const MASKED: &str = "***";
+
+/// Whether `who` may see the name and address of `client_id` if the client
+/// has protected identity (skyddad identitet): admin, case officers, the
+/// client themself, and a provider with an assignment that has not ended.
+/// A provider whose assignment has ended (still allowed to read the client
+/// for a while, for late reports) sees masked values.
+pub async fn sees_protected_identity(state: &crate::app::AppState, who: &crate::auth::Principal, client_id: &str) -> ApiResult<bool> {
+    use crate::auth::PrincipalKind;
+    Ok(match &who.kind {
+        PrincipalKind::Admin | PrincipalKind::CaseOfficer => true,
+        PrincipalKind::Citizen { client_id: own } => own == client_id,
+        PrincipalKind::Provider { provider_id } => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM assignments WHERE provider_id = $1 AND client_id = $2 AND status <> 'cancelled' \
+                 AND (end_date IS NULL OR end_date >= $3)",
+            )
+            .bind(provider_id)
+            .bind(client_id)
+            .bind(state.today().to_string())
+            .fetch_one(&state.db.pool)
+            .await?;
+            n > 0
+        }
+    })
+}
+
+/// Hides what identifies where a protected person lives: name, address,
+/// postcode and representative. The area stays (providers are matched by it).
+pub fn mask(c: &mut Client) {
+    c.name = MASKED.into();
+    c.address = MASKED.into();
+    c.postcode = MASKED.into();
+    c.representative = MASKED.into();
+}
+
+/// The client as `who` may see it.
+pub async fn for_viewer(state: &crate::app::AppState, who: &crate::auth::Principal, mut c: Client) -> ApiResult<Client> {
+    if c.protected_identity && !sees_protected_identity(state, who, &c.id).await? {
+        mask(&mut c);
+    }
+    Ok(c)
 }

@@ -14,7 +14,11 @@ use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_providers, create_provider)).routes(routes!(get_provider)).routes(routes!(provider_clients))
+    OpenApiRouter::new()
+        .routes(routes!(list_providers, create_provider))
+        .routes(routes!(get_provider))
+        .routes(routes!(get_public_profile))
+        .routes(routes!(provider_clients))
 }
 
 /// Every provider's public profile (no sign-in needed).
@@ -55,6 +59,14 @@ async fn get_provider(State(state): State<AppState>, Path(id): Path<String>) -> 
     super::get(&state, &id).await?.map(Json).ok_or(ApiError::NotFound("provider"))
 }
 
+/// The citizen's view of a provider: profile, areas and services served
+/// today, open for new clients, quality figures (no sign-in needed).
+#[utoipa::path(get, path = "/providers/{id}/profile", tag = "providers", security(()), params(("id" = String, Path)),
+    responses((status = 200, body = super::PublicProfile), (status = 404, body = Problem)))]
+async fn get_public_profile(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<super::PublicProfile>> {
+    super::public_profile(&state, &id).await?.map(Json).ok_or(ApiError::NotFound("provider"))
+}
+
 /// The provider's current clients (the provider itself, admin, case officers).
 #[utoipa::path(get, path = "/providers/{id}/clients", tag = "providers", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Client>), (status = 404, body = Problem)))]
@@ -63,13 +75,18 @@ async fn provider_clients(State(state): State<AppState>, who: Principal, Path(id
     let since = state.today().checked_sub(jiff::ToSpan::days(access::PROVIDER_READ_GRACE_DAYS)).map_err(anyhow::Error::from)?.to_string();
     let rows = sqlx::query(&format!(
         "SELECT {CLIENT_COLUMNS} FROM clients WHERE id IN \
-         (SELECT client_id FROM assignments WHERE provider_id = $1 AND (end_date IS NULL OR end_date >= $2)) ORDER BY name, id"
+         (SELECT client_id FROM assignments WHERE provider_id = $1 AND status <> 'cancelled' AND (end_date IS NULL OR end_date >= $2)) \
+         ORDER BY name, id"
     ))
     .bind(&id)
     .bind(&since)
     .fetch_all(&state.db.pool)
     .await?;
-    let clients: Vec<Client> = rows.iter().map(crate::clients::from_row).collect::<ApiResult<_>>()?;
+    let mut clients: Vec<Client> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        // Protected identity: masked for a provider whose assignment has ended.
+        clients.push(crate::clients::for_viewer(&state, &who, crate::clients::from_row(r)?).await?);
+    }
     let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
     audit::record_client_list(&state, &who, &ids, &format!("clients of provider {id}")).await?;
     Ok(Json(clients))

@@ -88,37 +88,14 @@ fn check_codes(f: &mut Fields, field: &str, list: &[String]) {
     }
 }
 
-pub async fn create(state: &crate::app::AppState, p: &NewProvider) -> ApiResult<Provider> {
+/// Checks a new provider's profile and returns it with a fresh id, ready to insert.
+pub fn validate(state: &crate::app::AppState, p: &NewProvider) -> ApiResult<Provider> {
     let mut f = Fields::new();
-    crate::setup::model::check_text(&mut f, "name", &p.name, 200);
-    let org_nr = match state.country() {
-        Country::Se => OrgNr::parse(&p.org_nr).map(|o| o.to_string()).map_err(|e| (e.code(), e.to_string())),
-        Country::No => NorwegianOrgNr::parse(&p.org_nr).map(|o| o.to_string()).map_err(|e| (e.code(), e.to_string())),
-    };
-    let org_nr = match org_nr {
-        Ok(o) => Some(o),
-        Err((code, reason)) => {
-            f.push("org_nr", code, reason);
-            None
-        }
-    };
-    crate::setup::model::check_one_of(&mut f, "ownership", &p.ownership, OWNERSHIPS);
-    check_codes(&mut f, "languages", &p.languages);
-    check_codes(&mut f, "specialities", &p.specialities);
-    for (field, v, max) in [
-        ("owner_name", &p.owner_name, 200),
-        ("description", &p.description, 4000),
-        ("phone", &p.phone, 40),
-        ("email", &p.email, 200),
-        ("website", &p.website, 300),
-    ] {
-        if v.chars().count() > max {
-            f.push(field, "too_long", format!("at most {max} characters"));
-        }
-    }
+    check_new(state, &mut f, p);
+    let org_nr = normalise_org_nr(state, &p.org_nr).ok();
     f.finish()?;
     let Some(org_nr) = org_nr else { return Err(ApiError::Internal(anyhow::anyhow!("org_nr missing after validation"))) };
-    let provider = Provider {
+    Ok(Provider {
         id: uuid::Uuid::now_v7().to_string(),
         name: p.name.trim().into(),
         org_nr,
@@ -131,7 +108,40 @@ pub async fn create(state: &crate::app::AppState, p: &NewProvider) -> ApiResult<
         email: p.email.trim().into(),
         website: p.website.trim().into(),
         vat_compensation: p.vat_compensation.unwrap_or(p.ownership != "municipal"),
-    };
+    })
+}
+
+fn normalise_org_nr(state: &crate::app::AppState, org_nr: &str) -> Result<String, (&'static str, String)> {
+    match state.country() {
+        Country::Se => OrgNr::parse(org_nr).map(|o| o.to_string()).map_err(|e| (e.code(), e.to_string())),
+        Country::No => NorwegianOrgNr::parse(org_nr).map(|o| o.to_string()).map_err(|e| (e.code(), e.to_string())),
+    }
+}
+
+/// Records every problem with a new provider's profile in `f`.
+pub fn check_new(state: &crate::app::AppState, f: &mut Fields, p: &NewProvider) {
+    crate::setup::model::check_text(f, "name", &p.name, 200);
+    if let Err((code, reason)) = normalise_org_nr(state, &p.org_nr) {
+        f.push("org_nr", code, reason);
+    }
+    crate::setup::model::check_one_of(f, "ownership", &p.ownership, OWNERSHIPS);
+    check_codes(f, "languages", &p.languages);
+    check_codes(f, "specialities", &p.specialities);
+    for (field, v, max) in [
+        ("owner_name", &p.owner_name, 200),
+        ("description", &p.description, 4000),
+        ("phone", &p.phone, 40),
+        ("email", &p.email, 200),
+        ("website", &p.website, 300),
+    ] {
+        if v.chars().count() > max {
+            f.push(field, "too_long", format!("at most {max} characters"));
+        }
+    }
+}
+
+/// Inserts a checked provider on `conn` (a pool connection or a transaction).
+pub async fn insert(conn: &mut sqlx::AnyConnection, provider: &Provider, now: &str) -> ApiResult<()> {
     sqlx::query(&format!(
         "INSERT INTO providers ({PROVIDER_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
@@ -147,13 +157,20 @@ pub async fn create(state: &crate::app::AppState, p: &NewProvider) -> ApiResult<
     .bind(&provider.email)
     .bind(&provider.website)
     .bind(crate::db::flag(provider.vat_compensation))
-    .bind(crate::clock::stamp(state.clock.now()))
-    .execute(&state.db.pool)
+    .bind(now)
+    .execute(&mut *conn)
     .await
     .map_err(|e| match ApiError::from(e) {
         ApiError::Conflict { .. } => ApiError::conflict("provider_exists", "a provider with this organisation number exists"),
         other => other,
     })?;
+    Ok(())
+}
+
+pub async fn create(state: &crate::app::AppState, p: &NewProvider) -> ApiResult<Provider> {
+    let provider = validate(state, p)?;
+    let mut conn = state.db.pool.acquire().await?;
+    insert(&mut conn, &provider, &crate::clock::stamp(state.clock.now())).await?;
     Ok(provider)
 }
 
@@ -166,4 +183,106 @@ pub async fn get(state: &crate::app::AppState, id: &str) -> ApiResult<Option<Pro
 pub async fn list(state: &crate::app::AppState) -> ApiResult<Vec<Provider>> {
     let rows = sqlx::query(&format!("SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY name, id")).fetch_all(&state.db.pool).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// One quality figure shown to citizens next to a provider, e.g. the number
+/// of different staff a client meets in 14 days. Filled by follow-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct QualityFigure {
+    /// The Fluent key of the figure's label (e.g. `followup-staff-continuity`).
+    pub key: String,
+    /// The figure as shown, e.g. `11` or `92 %`.
+    pub value: String,
+    /// The period measured, e.g. `2026-01`.
+    pub period: String,
+}
+
+/// Quality figures for the public profile and the comparison page.
+///
+/// PLACEHOLDER: empty until follow-up (issue 5, step 7) computes staff
+/// continuity, user-survey results and deviations per provider; the pages
+/// already show a marked place for them.
+pub async fn quality_figures(_state: &crate::app::AppState, _provider_id: &str) -> ApiResult<Vec<QualityFigure>> {
+    Ok(Vec::new())
+}
+
+/// An area a provider serves, with its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AreaServed {
+    pub code: String,
+    pub name: String,
+    /// Service types the provider may take new clients for there today.
+    pub services: Vec<String>,
+}
+
+/// The citizen's view of a provider: its profile, where it works, whether it
+/// is open for new clients and (when follow-up exists) its quality figures.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicProfile {
+    #[serde(flatten)]
+    pub provider: Provider,
+    /// Areas covered by an active contract today.
+    pub areas: Vec<AreaServed>,
+    /// Service types covered by an active contract today.
+    pub services: Vec<String>,
+    /// Whether it takes new clients today (its own intake; area closures are per area, in `areas`).
+    pub open_for_new_clients: bool,
+    pub quality: Vec<QualityFigure>,
+}
+
+pub async fn public_profile(state: &crate::app::AppState, id: &str) -> ApiResult<Option<PublicProfile>> {
+    let Some(provider) = get(state, id).await? else { return Ok(None) };
+    let today = state.today().to_string();
+    let contract_ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM contracts WHERE provider_id = $1 AND status = 'active' AND start_date <= $2 AND (end_date IS NULL OR end_date >= $2)",
+    )
+    .bind(id)
+    .bind(&today)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let closures: Vec<_> = crate::contracts::area_closures(state)
+        .await?
+        .into_iter()
+        .filter(|c| c.from_date <= today && c.to_date.as_ref().is_none_or(|t| *t >= today))
+        .collect();
+    let all_areas = {
+        let mut c = state.db.pool.acquire().await?;
+        crate::setup::store::areas(&mut c).await?
+    };
+    let mut services = Vec::new();
+    let mut areas: Vec<AreaServed> = Vec::new();
+    let mut open = false;
+    for cid in &contract_ids {
+        let Some(c) = crate::contracts::load(state, cid).await? else { continue };
+        let covered = crate::contracts::Contract::covered(&c.services, &today);
+        let full = {
+            let mut conn = state.db.pool.acquire().await?;
+            crate::contracts::eligibility::load_and_ceiling(&mut conn, cid, &today).await?.is_some_and(|(used, max, _)| used >= max)
+        };
+        let takes_new = c.open_today && !full;
+        open |= takes_new;
+        for code in crate::contracts::Contract::covered(&c.areas, &today) {
+            // The same rules as eligibility::check, computed once per provider.
+            let open_here: Vec<String> = covered
+                .iter()
+                .filter(|s| {
+                    takes_new
+                        && (provider.ownership == "municipal"
+                            || !closures.iter().any(|x| x.area_code == code && x.service_type.as_ref().is_none_or(|t| t == *s)))
+                })
+                .cloned()
+                .collect();
+            let name = all_areas.iter().find(|a| a.code == code).map(|a| a.name.clone()).unwrap_or_else(|| code.clone());
+            match areas.iter_mut().find(|a| a.code == code) {
+                Some(a) => a.services.extend(open_here),
+                None => areas.push(AreaServed { code, name, services: open_here }),
+            }
+        }
+        services.extend(covered);
+    }
+    services.sort();
+    services.dedup();
+    areas.sort_by(|a, b| a.name.cmp(&b.name));
+    let quality = quality_figures(state, id).await?;
+    Ok(Some(PublicProfile { provider, areas, services, open_for_new_clients: open, quality }))
 }

@@ -29,6 +29,14 @@ pub fn routes() -> Router<AppState> {
         .route("/static/valfri.css", get(css))
         .merge(crate::setup::web::routes())
         .merge(crate::audit::web::routes())
+        .merge(crate::settlement::web::routes())
+        .merge(crate::visits::web::routes())
+        .merge(crate::contracts::web::routes())
+        .merge(crate::compare::web::routes())
+        .merge(crate::clients::web::routes())
+        .merge(crate::decisions::web::routes())
+        .merge(crate::assignments::web::routes())
+        .merge(crate::choices::web::routes())
         .fallback(not_found)
 }
 
@@ -44,6 +52,15 @@ pub struct Chrome {
 impl Chrome {
     pub fn is_admin(&self) -> bool {
         matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Admin))
+    }
+
+    /// Admin or case officer: the municipality's own staff.
+    pub fn is_municipal(&self) -> bool {
+        matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Admin | PrincipalKind::CaseOfficer))
+    }
+
+    pub fn is_provider(&self) -> bool {
+        matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Provider { .. }))
     }
 
     pub fn languages(&self) -> Vec<(&'static str, &'static str)> {

@@ -6,3 +6,10 @@ mod common;
 
 mod access;
 mod foundation;
+mod compare;
+mod contracts;
+mod decisions;
+mod assignments;
+mod choices;
+mod settlement;
+mod visits;

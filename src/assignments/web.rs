@@ -1,0 +1,133 @@
+//! The provider's inbox page: new, changed, ended and cancelled assignments
+//! to acknowledge, and the provider's current assignments. Admin and case
+//! officers see every provider's unacknowledged assignments (read only).
+
+use super::{Assignment, AssignmentFilter};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, Event};
+use crate::auth::PrincipalKind;
+use crate::decisions::web::{amount_text, error_message, service_name};
+use crate::error::ApiError;
+use crate::web::{forbidden, internal, render, Chrome, Page};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/provider/assignments", get(inbox_page)).route("/provider/assignments/{id}/acknowledge", post(acknowledge))
+}
+
+pub struct Row {
+    pub a: Assignment,
+    pub service: String,
+    pub amount: String,
+    pub notice: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "assignments_inbox.html")]
+struct InboxPage {
+    c: Chrome,
+    inbox: Vec<Row>,
+    current: Vec<Row>,
+    is_provider: bool,
+    acked: bool,
+    error: String,
+}
+
+#[derive(Deserialize)]
+struct Q {
+    acked: Option<String>,
+}
+
+async fn inbox_page(State(state): State<AppState>, page: Page, Query(q): Query<Q>) -> Response {
+    render_inbox(&state, &page, q.acked.is_some(), String::new(), StatusCode::OK).await
+}
+
+async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String, status: StatusCode) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    let is_provider = matches!(who.kind, PrincipalKind::Provider { .. });
+    if !is_provider && !matches!(who.kind, PrincipalKind::Admin | PrincipalKind::CaseOfficer) {
+        return forbidden(state, page);
+    }
+    let c = page.chrome(state, "assignments-title");
+    let today = state.today().to_string();
+    let loaded = async {
+        let inbox = super::list(state, &who, &AssignmentFilter { unacknowledged: Some(true), limit: Some(500), ..Default::default() }).await?;
+        let current = if is_provider {
+            let all = super::list(state, &who, &AssignmentFilter { limit: Some(1000), ..Default::default() }).await?;
+            all.into_iter()
+                .filter(|a| a.status != "cancelled" && a.end_date.as_ref().is_none_or(|e| e.as_str() >= today.as_str()))
+                .collect()
+        } else {
+            vec![]
+        };
+        let mut conn = state.db.pool.acquire().await?;
+        let types = crate::setup::store::service_types(&mut conn).await?;
+        let mut ids: Vec<String> = inbox.iter().chain(current.iter()).map(|a: &Assignment| a.client_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        audit::record_client_list(state, &who, &ids, "assignment inbox page").await?;
+        Ok::<_, ApiError>((inbox, current, types))
+    }
+    .await;
+    let (inbox, current, types) = match loaded {
+        Ok(x) => x,
+        Err(e) => return internal(state, page, e),
+    };
+    let row = |a: Assignment| Row {
+        service: service_name(&c.t, &types, &a.service_type),
+        amount: amount_text(&c.t, &a.amount_unit, a.monthly_amount),
+        notice: c.t.pre("assignments-notice-", &a.notice),
+        reason: a.end_reason.as_deref().map(|r| c.t.pre("assignments-reason-", r)).unwrap_or_default(),
+        a,
+    };
+    let inbox: Vec<Row> = inbox.into_iter().map(row).collect();
+    let mut current: Vec<Row> = current.into_iter().map(row).collect();
+    current.sort_by(|x, y| (&x.a.client_name, &x.a.start_date).cmp(&(&y.a.client_name, &y.a.start_date)));
+    (status, render(&InboxPage { c, inbox, current, is_provider, acked, error })).into_response()
+}
+
+#[derive(Deserialize)]
+struct AckForm {
+    revision: i64,
+}
+
+async fn acknowledge(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(f): Form<AckForm>) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    match super::acknowledge(&state, &who, &id, Some(f.revision)).await {
+        Ok((a, changed)) => {
+            if changed {
+                let event = Event {
+                    action: AuditAction::Update,
+                    subject_type: "assignment",
+                    subject_id: &a.id,
+                    client_id: Some(&a.client_id),
+                    detail: format!("acknowledged revision {} ({}) on the web", a.revision, a.notice),
+                };
+                if let Err(e) = audit::record(&state, &who, event).await {
+                    return internal(&state, &page, e);
+                }
+            }
+            Redirect::to("/provider/assignments?acked=1").into_response()
+        }
+        Err(ApiError::Internal(e)) => internal(&state, &page, e),
+        Err(ApiError::Forbidden(_)) => forbidden(&state, &page),
+        Err(e) => {
+            let t = page.chrome(&state, "assignments-title").t;
+            let msg = error_message(&t, e.code(), &e.problem().detail);
+            render_inbox(&state, &page, false, msg, e.status()).await
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Demo time reports: last month and this month so far, for every active
+//! assignment of the demo, as each provider's system would report them
+//! (through the same import as a CSV file). Staff work in routes, so the
+//! data is clean but for a handful of deliberate mistakes that the flags
+//! page shows: a staff member in two homes at once, undeclared double
+//! staffing, a visit under a service the provider was not assigned, two
+//! overlapping visits for one client, and a few cancellations.
+
+use super::import::{import_rows, Actor, Options, Source};
+use super::RawVisit;
+use crate::app::AppState;
+use jiff::civil::{Date, DateTime};
+use jiff::ToSpan;
+use std::collections::BTreeMap;
+
+struct Assignment {
+    person_id: String,
+    service: String,
+    from: Date,
+    to: Option<Date>,
+}
+
+/// Local `YYYY-MM-DD HH:MM` of a date and minutes after midnight.
+fn at(day: Date, minutes: i64) -> String {
+    let (d, m) = if minutes >= 24 * 60 { (day.tomorrow().unwrap_or(day), minutes - 24 * 60) } else { (day, minutes) };
+    format!("{d} {:02}:{:02}", m / 60, m % 60)
+}
+
+/// A visit in the text form of the import.
+#[derive(Default, Clone)]
+struct V {
+    external_id: String,
+    client: String,
+    service: String,
+    status: &'static str,
+    planned: (String, String),
+    actual: (String, String),
+    cancelled_at: String,
+    staff: String,
+    staff_count: &'static str,
+}
+
+fn is_dst_ambiguous(day: Date, minutes: i64, tz: &jiff::tz::TimeZone) -> bool {
+    DateTime::new(day.year(), day.month(), day.day(), (minutes / 60 % 24) as i8, (minutes % 60) as i8, 0, 0)
+        .map(|dt| tz.to_ambiguous_timestamp(dt).is_ambiguous())
+        .unwrap_or(true)
+}
+
+/// Seeds the visits. Cheap when it has run before (does nothing).
+pub async fn seed(state: &AppState) -> anyhow::Result<()> {
+    let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM visits LIMIT 1").fetch_optional(&state.db.pool).await?;
+    if any.is_some() {
+        return Ok(());
+    }
+    let today = state.today();
+    let this_month = today.first_of_month();
+    let first = this_month.checked_sub(1.month()).map_err(anyhow::Error::from)?;
+    let last = today.yesterday().map_err(anyhow::Error::from)?;
+    let tz = state.time_zone();
+    let rows: Vec<(String, String, String, String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT a.provider_id, p.name, a.client_id, c.person_id, a.start_date, a.end_date, a.service_type FROM assignments a \
+         JOIN clients c ON c.id = a.client_id JOIN providers p ON p.id = a.provider_id \
+         WHERE a.status <> 'cancelled' ORDER BY a.provider_id, a.client_id, a.service_type, a.start_date",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut by_provider: BTreeMap<String, Vec<Assignment>> = BTreeMap::new();
+    for (provider, _name, client, person_id, from, to, service) in rows {
+        let (Ok(from), to) = (from.parse::<Date>(), to.and_then(|t| t.parse::<Date>().ok())) else { continue };
+        if to.is_some_and(|t| t < first) || from > last {
+            continue;
+        }
+        let _ = client;
+        by_provider.entry(provider).or_default().push(Assignment { person_id, service, from, to });
+    }
+    for (pi, (provider, assignments)) in by_provider.iter().enumerate() {
+        let visits = plan(pi, assignments, first, last, &tz);
+        let raws: Vec<RawVisit> = visits
+            .iter()
+            .map(|v| RawVisit {
+                provider: "",
+                external_id: &v.external_id,
+                client: &v.client,
+                service_type: &v.service,
+                status: v.status,
+                planned_start: &v.planned.0,
+                planned_end: &v.planned.1,
+                actual_start: &v.actual.0,
+                actual_end: &v.actual.1,
+                cancelled_at: &v.cancelled_at,
+                staff_ref: &v.staff,
+                staff_count: v.staff_count,
+                quantity: "",
+            })
+            .collect();
+        let opts = Options {
+            provider_id: provider.clone(),
+            source: Source::Demo,
+            file_name: format!("demo-{first}.csv"),
+            all_or_nothing: false,
+            actor: Actor::system("demo"),
+        };
+        let report = import_rows(state, opts, &raws).await.map_err(|e| anyhow::anyhow!("demo visits: {}", e.problem().detail))?;
+        if report.rejected_rows > 0 {
+            tracing::warn!(provider = %provider, rejected = report.rejected_rows, first = ?report.rejections.first(), "demo visits rejected");
+        }
+    }
+    Ok(())
+}
+
+/// The visits of one provider: each assignment on every day it is active.
+fn plan(pi: usize, assignments: &[Assignment], first: Date, last: Date, tz: &jiff::tz::TimeZone) -> Vec<V> {
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    let prefix = format!("D{pi}");
+    // Routes: eight morning visits per staff member, 50 minutes apart.
+    let care: Vec<&Assignment> = assignments.iter().filter(|a| a.service == "personal_care").collect();
+    let service: Vec<&Assignment> = assignments.iter().filter(|a| a.service != "personal_care").collect();
+    let mut day = first;
+    while day <= last {
+        let active = |a: &&&Assignment| a.from <= day && a.to.is_none_or(|t| t >= day);
+        for (k, a) in care.iter().filter(active).enumerate() {
+            let start = 7 * 60 + (k % 8) as i64 * 50;
+            let staff = format!("{prefix}-S{:02}", k / 8 + 1);
+            // Evening visits for every third client: a second route.
+            let evening = (k % 3 == 0).then(|| (17 * 60 + ((k / 3) % 6) as i64 * 45, format!("{prefix}-E{:02}", k / 18 + 1)));
+            for (s, st) in std::iter::once((start, staff)).chain(evening) {
+                n += 1;
+                if is_dst_ambiguous(day, s, tz) || is_dst_ambiguous(day, s + 40, tz) {
+                    continue;
+                }
+                let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                let late = (h % 7) as i64 - 2;
+                let mut v = V {
+                    external_id: format!("{prefix}-{}-{n}", day.strftime("%Y%m%d")),
+                    client: a.person_id.clone(),
+                    service: a.service.clone(),
+                    status: "performed",
+                    planned: (at(day, s), at(day, s + 40)),
+                    actual: (at(day, s + late), at(day, s + 40 + late + (h % 5) as i64)),
+                    staff: st,
+                    staff_count: "1",
+                    ..V::default()
+                };
+                match h % 200 {
+                    0..=2 => {
+                        v.status = "cancelled_late";
+                        v.actual = Default::default();
+                        v.cancelled_at = at(day.yesterday().unwrap_or(day), 20 * 60);
+                    }
+                    3 | 4 => {
+                        v.status = "cancelled_in_time";
+                        v.actual = Default::default();
+                        v.cancelled_at = at(day.checked_sub(3.days()).unwrap_or(day), 10 * 60);
+                    }
+                    5 => {
+                        v.status = "missed";
+                        v.actual = Default::default();
+                    }
+                    _ => {}
+                }
+                out.push(v);
+            }
+        }
+        // Service: a weekly cleaning, on the client's weekday.
+        for (k, a) in service.iter().filter(active).enumerate() {
+            if (day.weekday().to_monday_zero_offset() as usize) != k % 5 {
+                continue;
+            }
+            n += 1;
+            let s = 9 * 60 + ((k / 5) % 4) as i64 * 120;
+            out.push(V {
+                external_id: format!("{prefix}-{}-{n}", day.strftime("%Y%m%d")),
+                client: a.person_id.clone(),
+                service: a.service.clone(),
+                status: "performed",
+                planned: (at(day, s), at(day, s + 90)),
+                actual: (at(day, s), at(day, s + 95)),
+                staff: format!("{prefix}-H{:02}", k / 20 + 1),
+                staff_count: "1",
+                ..V::default()
+            });
+        }
+        day = match day.tomorrow() {
+            Ok(d) => d,
+            Err(_) => break,
+        };
+    }
+    // The deliberate mistakes, on the first days of last month.
+    if let (Some(a), Some(b)) = (care.first(), care.get(1)) {
+        let d = first.checked_add(2.days()).unwrap_or(first);
+        let mk = |ext: &str, who: &Assignment, service: &str, s: i64, e: i64, staff: &str, count: &'static str| V {
+            external_id: format!("{prefix}-X-{ext}"),
+            client: who.person_id.clone(),
+            service: service.into(),
+            status: "performed",
+            planned: (at(d, s), at(d, e)),
+            actual: (at(d, s), at(d, e)),
+            staff: staff.into(),
+            staff_count: count,
+            ..V::default()
+        };
+        // One staff member in two homes at once.
+        out.push(mk("two-homes-1", a, "personal_care", 12 * 60, 13 * 60, &format!("{prefix}-S99"), "1"));
+        out.push(mk("two-homes-2", b, "personal_care", 12 * 60 + 30, 13 * 60 + 15, &format!("{prefix}-S99"), "1"));
+        // Two staff reported without a decision granting double staffing.
+        out.push(mk("double", a, "personal_care", 14 * 60, 14 * 60 + 45, &format!("{prefix}-S98"), "2"));
+        // Overlapping visits for one client.
+        out.push(mk("overlap-1", b, "personal_care", 15 * 60, 16 * 60, &format!("{prefix}-S97"), "1"));
+        out.push(mk("overlap-2", b, "personal_care", 15 * 60 + 30, 16 * 60 + 30, &format!("{prefix}-S96"), "1"));
+        // A service the provider was not assigned for this client.
+        let other = if a.service == "personal_care" { "service" } else { "personal_care" };
+        out.push(mk("not-assigned", a, other, 16 * 60 + 45, 17 * 60 + 15, &format!("{prefix}-S95"), "1"));
+    }
+    out
+}

@@ -1,0 +1,325 @@
+//! The provider's visits pages: upload a CSV file (a plain multipart form,
+//! no JavaScript), read the import report with the line of every rejected
+//! row, browse a month's visits with their flags, and the flags page (the
+//! provider's own; the admin's covers every provider).
+
+use super::import::{Actor, ImportReport, Options, Source};
+use super::read::{self, FlaggedVisit, ImportSummary, Visit, VisitQuery};
+use crate::app::AppState;
+use crate::auth::access::{permits, Action};
+use crate::auth::{Principal, PrincipalKind};
+use crate::error::{ApiError, FieldError};
+use crate::web::{forbidden, internal, message_page, render, Chrome, Page};
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use valfri_core::Month;
+
+const PAGE_SIZE: i64 = 200;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/provider/visits", get(month_page))
+        .route("/provider/visits/import", post(upload).layer(DefaultBodyLimit::max(super::api::MAX_BODY)))
+        .route("/provider/visits/imports/{id}", get(report_page))
+        .route("/provider/visits/flags", get(flags_page))
+        .route("/admin/visits/flags", get(flags_page))
+}
+
+/// A stored UTC time as local `YYYY-MM-DD HH:MM`.
+fn local(state: &AppState, stamp: &str) -> String {
+    stamp
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.to_zoned(state.time_zone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| stamp.to_string())
+}
+
+fn local_time(state: &AppState, stamp: &str) -> String {
+    local(state, stamp).get(11..).unwrap_or_default().to_string()
+}
+
+pub struct VisitRow {
+    pub v: Visit,
+    pub date: String,
+    pub start: String,
+    pub end: String,
+}
+
+pub struct FlagRow {
+    pub f: FlaggedVisit,
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Template)]
+#[template(path = "visits_month.html")]
+struct MonthPage {
+    c: Chrome,
+    provider_id: String,
+    provider_name: String,
+    providers: Vec<(String, String)>,
+    is_admin: bool,
+    month: String,
+    flagged_only: bool,
+    total: i64,
+    next: Option<i64>,
+    prev: Option<i64>,
+    visits: Vec<VisitRow>,
+    imports: Vec<ImportSummary>,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize, Default)]
+struct MonthQ {
+    month: Option<String>,
+    provider: Option<String>,
+    offset: Option<i64>,
+    flagged: Option<String>,
+}
+
+/// The provider a page is about: own for a provider user, the chosen one
+/// (or none yet) for the admin; None for anyone else.
+async fn page_provider(state: &AppState, who: &Principal, named: Option<&str>) -> Result<Option<Option<String>>, ApiError> {
+    match &who.kind {
+        PrincipalKind::Provider { provider_id } => Ok(Some(Some(provider_id.clone()))),
+        PrincipalKind::Admin => match named.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(n) => Ok(Some(super::import::resolve_provider(state, n).await?)),
+            None => Ok(Some(None)),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn month_or_current(state: &AppState, s: Option<&str>) -> Month {
+    s.and_then(|m| m.trim().parse::<Month>().ok()).unwrap_or_else(|| Month::of(state.today()))
+}
+
+async fn month_page(State(state): State<AppState>, page: Page, Query(q): Query<MonthQ>) -> Response {
+    render_month(&state, &page, &q, vec![], StatusCode::OK).await
+}
+
+async fn render_month(state: &AppState, page: &Page, q: &MonthQ, errors: Vec<FieldError>, status: StatusCode) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    if !permits(&who, Action::ReadVisits) {
+        return forbidden(state, page);
+    }
+    let provider = match page_provider(state, &who, q.provider.as_deref()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return forbidden(state, page),
+        Err(e) => return internal(state, page, e),
+    };
+    let month = month_or_current(state, q.month.as_deref());
+    let flagged_only = q.flagged.is_some();
+    let offset = q.offset.unwrap_or(0).max(0);
+    let loaded = async {
+        let providers: Vec<(String, String)> = if matches!(who.kind, PrincipalKind::Admin) {
+            sqlx::query_as("SELECT id, name FROM providers ORDER BY name, id").fetch_all(&state.db.pool).await?
+        } else {
+            vec![]
+        };
+        let Some(pid) = provider.clone() else {
+            return Ok::<_, ApiError>((providers, String::new(), None, vec![]));
+        };
+        let name: String = sqlx::query_scalar("SELECT name FROM providers WHERE id = $1").bind(&pid).fetch_one(&state.db.pool).await?;
+        let vp = read::visits(state, &VisitQuery { provider_id: &pid, month, flagged_only, limit: PAGE_SIZE, offset }).await?;
+        super::api::audit_clients(state, &who, vp.visits.iter().map(|v| v.client_id.clone()), &format!("visits of {month} page")).await?;
+        let imports = read::recent_imports(state, &pid, 10).await?;
+        Ok((providers, name, Some(vp), imports))
+    }
+    .await;
+    let (providers, provider_name, vp, imports) = match loaded {
+        Ok(x) => x,
+        Err(e) => return internal(state, page, e),
+    };
+    let total = vp.as_ref().map_or(0, |v| v.total);
+    let visits = vp
+        .map(|vp| {
+            vp.visits
+                .into_iter()
+                .map(|v| VisitRow { date: v.local_date.clone(), start: local_time(state, &v.start_at), end: local_time(state, &v.end_at), v })
+                .collect()
+        })
+        .unwrap_or_default();
+    let c = page.chrome(state, "visits-title");
+    let p = MonthPage {
+        c,
+        is_admin: matches!(who.kind, PrincipalKind::Admin),
+        provider_id: provider.unwrap_or_default(),
+        provider_name,
+        providers,
+        month: month.to_string(),
+        flagged_only,
+        total,
+        next: (offset + PAGE_SIZE < total).then_some(offset + PAGE_SIZE),
+        prev: (offset > 0).then(|| (offset - PAGE_SIZE).max(0)),
+        visits,
+        imports,
+        errors,
+    };
+    (status, render(&p)).into_response()
+}
+
+async fn upload(State(state): State<AppState>, page: Page, mut form: Multipart) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    if !permits(&who, Action::ReportVisits) {
+        return forbidden(&state, &page);
+    }
+    let mut file: Option<(String, axum::body::Bytes)> = None;
+    let mut all_or_nothing = false;
+    let mut provider: Option<String> = None;
+    let mut month: Option<String> = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                match name.as_str() {
+                    "file" => {
+                        let file_name = field.file_name().unwrap_or("").chars().take(200).collect::<String>();
+                        match field.bytes().await {
+                            Ok(b) => file = Some((file_name, b)),
+                            Err(e) => return bad_upload(&state, &page, &who, e.body_text()).await,
+                        }
+                    }
+                    "all_or_nothing" => all_or_nothing = true,
+                    "provider" => provider = field.text().await.ok(),
+                    "month" => month = field.text().await.ok(),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return bad_upload(&state, &page, &who, e.body_text()).await,
+        }
+    }
+    let q = MonthQ { month: month.clone(), provider: provider.clone(), ..Default::default() };
+    let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        let e = FieldError { field: "file".into(), code: "required".into(), reason: page.chrome(&state, "visits-title").t.get("visits-upload-none") };
+        return render_month(&state, &page, &q, vec![e], StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let provider_id = match super::api::reporting_provider(&state, &who, provider.as_deref()).await {
+        Ok(p) => p,
+        Err(ApiError::Internal(e)) => return internal(&state, &page, e),
+        Err(e) => return forbidden_or(&state, &page, e),
+    };
+    let opts = Options { provider_id, source: Source::Csv, file_name, all_or_nothing, actor: Actor::of(&who) };
+    match super::csvfile::import(&state, opts, std::io::Cursor::new(bytes)).await {
+        Ok(report) => Redirect::to(&format!("/provider/visits/imports/{}", report.import_id)).into_response(),
+        Err(ApiError::Invalid(errors)) => render_month(&state, &page, &q, errors, StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(ApiError::Internal(e)) => internal(&state, &page, e),
+        Err(e) => forbidden_or(&state, &page, e),
+    }
+}
+
+fn forbidden_or(state: &AppState, page: &Page, e: ApiError) -> Response {
+    match e {
+        ApiError::NotFound(_) => message_page(state, page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text"),
+        _ => forbidden(state, page),
+    }
+}
+
+async fn bad_upload(state: &AppState, page: &Page, _who: &Principal, reason: String) -> Response {
+    let e = FieldError { field: "file".into(), code: "unreadable_upload".into(), reason };
+    render_month(state, page, &MonthQ::default(), vec![e], StatusCode::BAD_REQUEST).await
+}
+
+#[derive(Template)]
+#[template(path = "visits_import.html")]
+struct ReportPage {
+    c: Chrome,
+    r: ImportReport,
+    provider_name: String,
+    first_month: String,
+    is_admin: bool,
+}
+
+async fn report_page(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    if !permits(&who, Action::ReadVisits) {
+        return forbidden(&state, &page);
+    }
+    let not_found = || message_page(&state, &page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text");
+    let report = match read::import_report(&state, &id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(),
+        Err(e) => return internal(&state, &page, e),
+    };
+    if let PrincipalKind::Provider { provider_id } = &who.kind {
+        if provider_id != &report.provider_id {
+            return not_found();
+        }
+    }
+    let provider_name: String = match sqlx::query_scalar("SELECT name FROM providers WHERE id = $1").bind(&report.provider_id).fetch_one(&state.db.pool).await {
+        Ok(n) => n,
+        Err(e) => return internal(&state, &page, e),
+    };
+    let first_month = report.months.first().cloned().unwrap_or_else(|| Month::of(state.today()).to_string());
+    let c = page.chrome(&state, "visits-report-title");
+    render(&ReportPage { c, r: report, provider_name, first_month, is_admin: matches!(who.kind, PrincipalKind::Admin) })
+}
+
+#[derive(Template)]
+#[template(path = "visits_flags.html")]
+struct FlagsPage {
+    c: Chrome,
+    month: String,
+    is_admin: bool,
+    provider_id: String,
+    providers: Vec<(String, String)>,
+    total: i64,
+    flags: Vec<FlagRow>,
+}
+
+#[derive(Deserialize)]
+struct FlagsQ {
+    month: Option<String>,
+    provider: Option<String>,
+}
+
+const FLAG_PAGE_LIMIT: i64 = 2000;
+
+async fn flags_page(State(state): State<AppState>, page: Page, Query(q): Query<FlagsQ>) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    if !permits(&who, Action::ReadVisits) {
+        return forbidden(&state, &page);
+    }
+    let provider = match page_provider(&state, &who, q.provider.as_deref()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return forbidden(&state, &page),
+        Err(e) => return internal(&state, &page, e),
+    };
+    let is_admin = matches!(who.kind, PrincipalKind::Admin);
+    let month = month_or_current(&state, q.month.as_deref());
+    let loaded = async {
+        let providers: Vec<(String, String)> = if is_admin {
+            sqlx::query_as("SELECT id, name FROM providers ORDER BY name, id").fetch_all(&state.db.pool).await?
+        } else {
+            vec![]
+        };
+        let (total, flags) = read::flagged(&state, provider.as_deref(), month, FLAG_PAGE_LIMIT).await?;
+        super::api::audit_clients(&state, &who, flags.iter().map(|f| f.client_id.clone()), &format!("visit flags of {month} page")).await?;
+        Ok::<_, ApiError>((providers, total, flags))
+    }
+    .await;
+    let (providers, total, flags) = match loaded {
+        Ok(x) => x,
+        Err(e) => return internal(&state, &page, e),
+    };
+    let flags = flags.into_iter().map(|f| FlagRow { start: local(&state, &f.start_at), end: local_time(&state, &f.end_at), f }).collect();
+    let c = page.chrome(&state, "visits-flags-title");
+    render(&FlagsPage { c, month: month.to_string(), is_admin, provider_id: provider.unwrap_or_default(), providers, total, flags })
+}

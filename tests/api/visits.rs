@@ -1,0 +1,557 @@
+//! Time reports: the API (single, batch, CSV), idempotent re-imports and
+//! corrections, the approved-month lock, DST, the import-time flags, who
+//! may report and read what, and the audit trail.
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use valfri::auth::Role;
+
+pub struct W {
+    pub app: TestApp,
+    pub admin: String,
+    pub admin_id: String,
+    pub a: String,
+    pub b: String,
+    pub prov_a: String,
+    pub prov_b: String,
+    pub c1: String,
+    pub c2: String,
+    pub c3: String,
+}
+
+/// Providers A and B; clients c1 (PNR_A) and c2 (PNR_B) with A, c3 (PNR_C)
+/// with B; c1 switches to B on 16 March. Decisions: c1 10 h/month, c2 10 h
+/// with double staffing, c3 a decision that ended on 5 March.
+pub async fn world() -> W {
+    let app = spawn_app().await;
+    let admin = app.with_setup().await;
+    let admin_id: String = sqlx::query_scalar("SELECT id FROM users WHERE username = 'admin'").fetch_one(&app.state.db.pool).await.unwrap();
+    let a = app.create_provider(&admin, "Omsorg A", ORG_A).await;
+    let b = app.create_provider(&admin, "Omsorg B", ORG_B).await;
+    app.add_user("prov_a", Role::Provider, Some(&a), None).await;
+    app.add_user("prov_b", Role::Provider, Some(&b), None).await;
+    let c1 = app.create_client(&admin, PNR_A, "831 30").await;
+    let c2 = app.create_client(&admin, PNR_B, "831 30").await;
+    let c3 = app.create_client(&admin, PNR_C, "831 30").await;
+    let w = W { prov_a: app.token("prov_a").await, prov_b: app.token("prov_b").await, app, admin, admin_id, a, b, c1, c2, c3 };
+    w.assign(&w.c1, &w.a, "personal_care", "2026-01-01", Some("2026-03-15")).await;
+    w.assign(&w.c1, &w.b, "personal_care", "2026-03-16", None).await;
+    w.assign(&w.c2, &w.a, "personal_care", "2026-01-01", None).await;
+    w.assign(&w.c3, &w.b, "personal_care", "2026-01-01", None).await;
+    w.decision(&w.c1, "personal_care", "2026-01-01", None, 600, false).await;
+    w.decision(&w.c2, "personal_care", "2026-01-01", None, 600, true).await;
+    w.decision(&w.c3, "personal_care", "2026-01-01", Some("2026-03-05"), 600, false).await;
+    w
+}
+
+impl W {
+    pub async fn assign(&self, client: &str, provider: &str, service: &str, from: &str, to: Option<&str>) {
+        sqlx::query(
+            "INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, monthly_amount, created_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, '2026-01-01T00:00:00Z', 'acknowledged')",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(client)
+        .bind(provider)
+        .bind(service)
+        .bind(from)
+        .bind(to)
+        .execute(&self.app.state.db.pool)
+        .await
+        .unwrap();
+    }
+
+    pub async fn decision(&self, client: &str, service: &str, from: &str, to: Option<&str>, minutes: i64, double: bool) {
+        let pool = &self.app.state.db.pool;
+        let d = uuid::Uuid::now_v7().to_string();
+        let ver = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO decisions (id, client_id, created_at, created_by) VALUES ($1, $2, '2026-01-01T00:00:00Z', $3)")
+            .bind(&d)
+            .bind(client)
+            .bind(&self.admin_id)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) \
+             VALUES ($1, $2, 1, $3, $4, 'current', $5, '2026-01-01T00:00:00Z', '')",
+        )
+        .bind(&ver)
+        .bind(&d)
+        .bind(from)
+        .bind(to)
+        .bind(&self.admin_id)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ($1, $2, $3, $4)")
+            .bind(&ver)
+            .bind(service)
+            .bind(minutes)
+            .bind(i64::from(double))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    pub async fn batch(&self, token: &str, visits: Vec<Value>) -> Value {
+        let (s, r) = self.app.post("/api/v1/visits/batch", token, json!({ "visits": visits })).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        r
+    }
+
+    pub async fn csv(&self, token: &str, query: &str, body: &str) -> (StatusCode, Value) {
+        let res = self
+            .app
+            .http
+            .post(format!("{}/api/v1/visits/import{query}", self.app.url))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap())
+    }
+
+    pub async fn flags(&self, token: &str, month: &str) -> Vec<(String, String, String)> {
+        let (s, b) = self.app.get(&format!("/api/v1/visits/flags?month={month}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let mut out: Vec<(String, String, String)> = b["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["external_id"].as_str().unwrap().into(), f["code"].as_str().unwrap().into(), f["detail"].as_str().unwrap().into()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A performed visit on a day of March 2026, local times.
+pub fn v(ext: &str, client: &str, day: &str, from: &str, to: &str, staff: &str) -> Value {
+    json!({
+        "external_id": ext, "client": client, "service_type": "personal_care", "status": "performed",
+        "planned_start": format!("{day} {from}"), "planned_end": format!("{day} {to}"),
+        "actual_start": format!("{day} {from}"), "actual_end": format!("{day} {to}"), "staff_ref": staff
+    })
+}
+
+fn rejections(r: &Value) -> Vec<(u64, String, String)> {
+    r["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["line"].as_u64().unwrap(), x["field"].as_str().unwrap().to_string(), x["code"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn counts(r: &Value) -> (u64, u64, u64, u64) {
+    let n = |k: &str| r[k].as_u64().unwrap();
+    (n("new"), n("replaced"), n("unchanged"), n("rejected_rows"))
+}
+
+#[tokio::test]
+async fn a_batch_keeps_the_good_rows_and_a_reimport_changes_nothing() {
+    let w = world().await;
+    let mut bad = v("a2", PNR_A, "2026-03-02", "10:00", "10:30", "S1");
+    bad["status"] = json!("done");
+    let batch = vec![v("a1", PNR_A, "2026-03-02", "08:00", "08:45", "S1"), bad, v("a3", &w.c2, "2026-03-02", "09:00", "09:30", "S1")];
+    let r = w.batch(&w.prov_a, batch.clone()).await;
+    assert_eq!(counts(&r), (2, 0, 0, 1), "{r}");
+    assert_eq!(rejections(&r), [(2, "status".into(), "invalid_status".into())]);
+    assert_eq!(r["months"], json!(["2026-03"]));
+    assert_eq!(r["stored"], true);
+
+    // The same batch again: nothing new, nothing changed.
+    let r = w.batch(&w.prov_a, batch.clone()).await;
+    assert_eq!(counts(&r), (0, 0, 2, 1), "{r}");
+    let updated: Vec<String> =
+        sqlx::query_scalar("SELECT updated_at FROM visits ORDER BY external_id").fetch_all(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(updated.len(), 2);
+
+    // A corrected row replaces the earlier one.
+    let mut fixed = batch.clone();
+    fixed[0]["actual_end"] = json!("2026-03-02 08:50");
+    fixed.remove(1);
+    let r = w.batch(&w.prov_a, fixed).await;
+    assert_eq!(counts(&r), (0, 1, 1, 0), "{r}");
+    let (s, one) = w.app.get("/api/v1/visits/a1", &w.prov_a).await;
+    assert_eq!(s, StatusCode::OK, "{one}");
+    assert_eq!(one["minutes"], 50);
+    assert_eq!(one["actual_end"], "2026-03-02T07:50:00Z", "stored in UTC");
+    assert_eq!(one["client_id"], json!(w.c1), "the client named by personnummer is stored by id");
+    assert_eq!(one["local_date"], "2026-03-02");
+    assert_eq!(one["month"], "2026-03");
+}
+
+#[tokio::test]
+async fn a_csv_file_reports_every_bad_row_by_line_column_and_reason() {
+    let w = world().await;
+    let csv = "\u{feff}external_id;client;service_type;status;planned_start;planned_end;actual_start;actual_end;staff_ref;staff_count\n\
+               c-1;19121212-1212;personal_care;performed;2026-03-03 08:00;2026-03-03 08:30;2026-03-03 08:02;2026-03-03 08:31;S7;1\n\
+               c-2;19121212-1212;personal_care;performed;2026-03-03 12:00;2026-03-03 12:30;2026-03-03 12:00;2026-03-03 25:00;S7;1\n\
+               \n\
+               c-3;19350505-5552;personal_care;performed;2026-03-03 13:00;2026-03-03 13:30;2026-03-03 13:00;2026-03-03 13:30;S7;1\n\
+               c-4;19400101-0018;personal_care;cancelled_late;2026-03-04 08:00;2026-03-04 08:30;;;;\n\
+               c-5;19400101-0018;personal_care;performed;2026-03-04 09:00\n\
+               c-1;19121212-1212;personal_care;performed;2026-03-05 08:00;2026-03-05 08:30;2026-03-05 08:00;2026-03-05 08:30;S7;1\n";
+    let (s, r) = w.csv(&w.prov_a, "?file_name=mars.csv", csv).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(counts(&r), (2, 0, 0, 4), "{r}");
+    assert_eq!(r["rows"], 6, "the blank line is not a row");
+    assert_eq!(
+        rejections(&r),
+        [
+            (3, "actual_end".into(), "invalid_time".into()),
+            (5, "client".into(), "unknown_client".into()),
+            (7, "line".into(), "wrong_field_count".into()),
+            (8, "external_id".into(), "duplicate_external_id".into()),
+        ],
+        "{r}"
+    );
+    assert_eq!(r["file_name"], "mars.csv");
+    // The report is stored and can be read again.
+    let (s, again) = w.app.get(&format!("/api/v1/visits/imports/{}", r["import_id"].as_str().unwrap()), &w.prov_a).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(rejections(&again), rejections(&r));
+    let (s, _) = w.app.get(&format!("/api/v1/visits/imports/{}", r["import_id"].as_str().unwrap()), &w.prov_b).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another provider's import is not found");
+
+    // A header with a typo refuses the whole file before any row.
+    let (s, p) = w.csv(&w.prov_a, "", "external_id,client,service_type,statsu\n1,2,3,4\n").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let codes: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["unknown_column", "missing_column"]);
+    let (s, p) = w.csv(&w.prov_a, "", "").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+}
+
+#[tokio::test]
+async fn all_or_nothing_stores_nothing_when_a_row_is_bad() {
+    let w = world().await;
+    let mut bad = v("x2", PNR_A, "2026-03-02", "10:00", "10:30", "S1");
+    bad["actual_end"] = json!("2026-03-02 09:00");
+    let (s, p) = w
+        .app
+        .post("/api/v1/visits/batch", &w.prov_a, json!({"all_or_nothing": true, "visits": [v("x1", PNR_A, "2026-03-02", "08:00", "08:45", "S1"), bad]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(p["errors"][0]["field"], "visits[1].actual_end");
+    assert_eq!(p["errors"][0]["code"], "end_before_start");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(n, 0);
+
+    let csv = "external_id,client,service_type,status,actual_start,actual_end,staff_ref\n\
+               y1,19121212-1212,personal_care,performed,2026-03-02 08:00,2026-03-02 08:30,S1\n\
+               y2,19121212-1212,personal_care,performed,2026-03-02 09:00,,S1\n";
+    let (s, r) = w.csv(&w.prov_a, "?all_or_nothing=true", csv).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["stored"], false);
+    assert_eq!(counts(&r), (0, 0, 0, 1));
+    assert_eq!(rejections(&r), [(3, "actual_end".into(), "required".into())]);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(n, 0, "nothing stored");
+    let (s, r) = w.csv(&w.prov_a, "", csv).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(counts(&r), (1, 0, 0, 1), "without the flag the good row is kept");
+}
+
+#[tokio::test]
+async fn a_single_visit_is_created_replaced_or_refused_with_every_field_named() {
+    let w = world().await;
+    let (s, r) = w.app.post("/api/v1/visits", &w.prov_a, v("s1", PNR_A, "2026-03-02", "08:00", "08:45", "S1")).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["result"], "new");
+    assert_eq!(r["visit"]["minutes"], 45);
+    let (s, r) = w.app.post("/api/v1/visits", &w.prov_a, v("s1", PNR_A, "2026-03-02", "08:00", "08:45", "S1")).await;
+    assert_eq!((s, r["result"].as_str()), (StatusCode::OK, Some("unchanged")));
+    let (s, r) = w.app.post("/api/v1/visits", &w.prov_a, v("s1", PNR_A, "2026-03-02", "08:00", "09:00", "S1")).await;
+    assert_eq!((s, r["result"].as_str()), (StatusCode::OK, Some("replaced")));
+
+    let bad = json!({"external_id": "s2", "client": "19121212-1213", "service_type": "dance", "status": "performed",
+                     "actual_start": "2026-03-02 08:00", "staff_ref": "19121212-1212", "staff_count": 3});
+    let (s, p) = w.app.post("/api/v1/visits", &w.prov_a, bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let mut fields: Vec<(&str, &str)> =
+        p["errors"].as_array().unwrap().iter().map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap())).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            ("actual_end", "required"),
+            ("client", "invalid_person_id"),
+            ("service_type", "unknown_service_type"),
+            ("staff_count", "invalid_staff_count"),
+            ("staff_ref", "staff_ref_not_pseudonymous"),
+        ]
+    );
+    let (s, p) = w.app.post("/api/v1/visits", &w.prov_a, json!({"external_id": "s3", "actual_strat": "x"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused: {p}");
+}
+
+#[tokio::test]
+async fn providers_report_and_read_only_their_own_visits() {
+    let w = world().await;
+    // A may not report for B, nor for B's client.
+    let mut other = v("p1", PNR_A, "2026-03-02", "08:00", "08:45", "S1");
+    other["provider_id"] = json!(w.b);
+    let (s, _) = w.app.post("/api/v1/visits", &w.prov_a, other).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, p) = w.app.post("/api/v1/visits", &w.prov_a, v("p1", PNR_C, "2026-03-02", "08:00", "08:45", "S1")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p["errors"][0]["code"], "unknown_client", "a client A never had looks like no client at all");
+    let (s, p) = w.app.post("/api/v1/visits", &w.prov_a, v("p1", "19450202-3346", "2026-03-02", "08:00", "08:45", "S1")).await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_client")));
+
+    // The admin reports for any provider, named by organisation number, and must name one.
+    let mut by_admin = v("adm1", PNR_C, "2026-03-02", "08:00", "08:45", "S1");
+    by_admin["provider_id"] = json!(ORG_B);
+    let (s, r) = w.app.post("/api/v1/visits", &w.admin, by_admin).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["visit"]["provider_id"], json!(w.b));
+    let (s, p) = w.app.post("/api/v1/visits", &w.admin, v("adm2", PNR_C, "2026-03-02", "08:00", "08:45", "S1")).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("provider_id")));
+
+    w.batch(&w.prov_a, vec![v("a1", PNR_A, "2026-03-02", "08:00", "08:45", "S1")]).await;
+    let (s, page) = w.app.get("/api/v1/visits?month=2026-03", &w.prov_a).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["visits"][0]["external_id"], "a1");
+    assert_eq!(page["visits"][0]["client_name"], "Test Person");
+    let (s, page) = w.app.get("/api/v1/visits?month=2026-03", &w.prov_b).await;
+    assert_eq!((s, page["total"].as_i64()), (StatusCode::OK, Some(1)), "B sees its own visit only: {page}");
+    assert_eq!(page["visits"][0]["external_id"], "adm1");
+    let (s, _) = w.app.get(&format!("/api/v1/visits?month=2026-03&provider_id={}", w.a), &w.prov_b).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = w.app.get("/api/v1/visits/a1", &w.prov_b).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, page) = w.app.get(&format!("/api/v1/visits?month=2026-03&provider_id={ORG_A}"), &w.admin).await;
+    assert_eq!((s, page["total"].as_i64()), (StatusCode::OK, Some(1)));
+    let (s, p) = w.app.get("/api/v1/visits?month=2026-13", &w.prov_a).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("month")));
+
+    // Neither case officers nor citizens read or report time.
+    w.app.add_user("officer", Role::CaseOfficer, None, None).await;
+    w.app.add_user("citizen", Role::Citizen, None, Some(&w.c1)).await;
+    for u in ["officer", "citizen"] {
+        let t = w.app.token(u).await;
+        let (s, _) = w.app.get("/api/v1/visits?month=2026-03", &t).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{u}");
+        let (s, _) = w.app.get("/api/v1/visits/flags?month=2026-03", &t).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{u}");
+        let (s, _) = w.app.post("/api/v1/visits/batch", &t, json!({"visits": []})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{u}");
+    }
+    let (s, _) = w.app.call(Method::GET, "/api/v1/visits?month=2026-03", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn stored_rows_that_break_a_rule_are_flagged_for_the_provider_and_the_admin() {
+    let w = world().await;
+    let mut double = v("dbl", PNR_A, "2026-03-03", "10:00", "10:30", "S2");
+    double["staff_count"] = json!(2);
+    let mut granted_double = v("dbl-ok", PNR_B, "2026-03-03", "11:00", "11:30", "S2");
+    granted_double["staff_count"] = json!(2);
+    let r = w
+        .batch(
+            &w.prov_a,
+            vec![
+                // S1 at c1 08:00–09:00 and at c2 08:30–09:15: two homes at once.
+                v("two-1", PNR_A, "2026-03-02", "08:00", "09:00", "S1"),
+                v("two-2", PNR_B, "2026-03-02", "08:30", "09:15", "S1"),
+                // Back to back is fine.
+                v("b2b", PNR_B, "2026-03-02", "09:15", "09:45", "S1"),
+                // Two staff at c1 at overlapping times.
+                v("ov-1", PNR_A, "2026-03-04", "08:00", "09:00", "S3"),
+                v("ov-2", PNR_A, "2026-03-04", "08:50", "09:30", "S4"),
+                double,
+                granted_double,
+                // c1 moved to provider B on the 16th: A's visit on the 17th is outside its assignment.
+                v("late", PNR_A, "2026-03-17", "08:00", "08:30", "S1"),
+            ],
+        )
+        .await;
+    assert_eq!(counts(&r), (8, 0, 0, 0), "flagged rows are stored: {r}");
+    assert_eq!(r["flagged"], 6, "{r}");
+    let expected: Vec<(String, String, String)> = vec![
+        ("dbl".into(), "double_staffing_not_granted".into(), "".into()),
+        ("late".into(), "outside_assignment".into(), "".into()),
+        ("ov-1".into(), "client_overlap".into(), "ov-2".into()),
+        ("ov-2".into(), "client_overlap".into(), "ov-1".into()),
+        ("two-1".into(), "staff_overlap".into(), "two-2".into()),
+        ("two-2".into(), "staff_overlap".into(), "two-1".into()),
+    ];
+    assert_eq!(w.flags(&w.prov_a, "2026-03").await, expected);
+    // B reports for c3, whose decision ended on the 5th, and sees only its own flags.
+    w.batch(&w.prov_b, vec![v("after", PNR_C, "2026-03-06", "08:00", "08:30", "B1")]).await;
+    assert_eq!(w.flags(&w.prov_b, "2026-03").await, [("after".to_string(), "after_decision_end".to_string(), "2026-03-05".to_string())]);
+    // The admin sees every provider's.
+    assert_eq!(w.flags(&w.admin, "2026-03").await.len(), 7);
+    let (s, b) = w.app.get(&format!("/api/v1/visits/flags?month=2026-03&provider_id={}", w.b), &w.admin).await;
+    assert_eq!((s, b["total"].as_i64()), (StatusCode::OK, Some(1)));
+    // Flags show on the visit too.
+    let (_, page) = w.app.get("/api/v1/visits?month=2026-03&flagged=true", &w.prov_a).await;
+    assert_eq!(page["total"], 6, "{page}");
+
+    // Correcting the overlap removes its flags on the next import.
+    w.batch(&w.prov_a, vec![v("ov-2", PNR_A, "2026-03-04", "09:00", "09:30", "S4")]).await;
+    let now = w.flags(&w.prov_a, "2026-03").await;
+    assert!(!now.iter().any(|f| f.1 == "client_overlap"), "{now:?}");
+    assert_eq!(now.len(), 4);
+}
+
+#[tokio::test]
+async fn time_beyond_granted_is_flagged_across_providers_on_the_last_minutes() {
+    let w = world().await;
+    // c1 is granted 600 min/month (+10 % = 660). A reports 8 × 60 min before the
+    // switch, B 4 × 60 min after: the last 60 min go beyond, and they are B's.
+    let a: Vec<Value> = (2..10).map(|d| v(&format!("a{d}"), PNR_A, &format!("2026-03-{d:02}"), "08:00", "09:00", "S1")).collect();
+    w.batch(&w.prov_a, a).await;
+    assert!(w.flags(&w.prov_a, "2026-03").await.is_empty());
+    let b: Vec<Value> = (16..20).map(|d| v(&format!("b{d}"), PNR_A, &format!("2026-03-{d:02}"), "08:00", "09:00", "B1")).collect();
+    let r = w.batch(&w.prov_b, b).await;
+    assert_eq!(r["flagged"], 1, "{r}");
+    assert_eq!(w.flags(&w.prov_b, "2026-03").await, [("b19".to_string(), "beyond_granted".to_string(), "720/600+10%".to_string())]);
+    assert!(w.flags(&w.prov_a, "2026-03").await.is_empty(), "A's earlier minutes are within the limit");
+    // A late report by A pushes the total further: the flags follow the chronology,
+    // so B's last two visits are beyond now (780 in all; B's third ends at 720 > 660).
+    w.batch(&w.prov_a, vec![v("a10", PNR_A, "2026-03-10", "08:00", "09:00", "S1")]).await;
+    let b_flags: Vec<String> = w.flags(&w.prov_b, "2026-03").await.into_iter().map(|f| f.0).collect();
+    assert_eq!(b_flags, ["b18", "b19"]);
+    assert!(w.flags(&w.prov_a, "2026-03").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_approved_month_is_locked() {
+    let w = world().await;
+    w.batch(&w.prov_a, vec![v("m1", PNR_A, "2026-02-02", "08:00", "08:45", "S1"), v("m2", PNR_A, "2026-03-02", "08:00", "08:45", "S1")]).await;
+    sqlx::query(
+        "INSERT INTO settlements (id, provider_id, month, status, revision, lines_total_ore, vat_basis_points, vat_ore, adjustments_total_ore, \
+         total_ore, line_count, flag_count, no_rate_flags, checksum, computed_at, computed_by, approved_at, approved_by) \
+         VALUES ('s1', $1, '2026-02', 'approved', 1, 0, 0, 0, 0, 0, 0, 0, 0, 'x', '2026-03-01T00:00:00Z', 'admin', '2026-03-02T00:00:00Z', 'admin')",
+    )
+    .bind(&w.a)
+    .execute(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let r = w
+        .batch(
+            &w.prov_a,
+            vec![
+                // Unchanged: fine.
+                v("m1", PNR_A, "2026-02-02", "08:00", "08:45", "S1"),
+                // A correction in the approved month: refused.
+                v("m2", PNR_A, "2026-02-03", "08:00", "08:45", "S1"),
+                // A new visit in the approved month: refused.
+                v("m3", PNR_A, "2026-02-04", "08:00", "08:45", "S1"),
+                // March is open.
+                v("m4", PNR_A, "2026-03-04", "08:00", "08:45", "S1"),
+            ],
+        )
+        .await;
+    assert_eq!(counts(&r), (1, 0, 1, 2), "{r}");
+    assert_eq!(rejections(&r), [(2, "line".into(), "month_approved".into()), (3, "line".into(), "month_approved".into())]);
+    assert!(r["rejections"][0]["reason"].as_str().unwrap().contains("2026-02"));
+    let (s, p) = w.app.post("/api/v1/visits", &w.prov_a, v("m1", PNR_A, "2026-02-02", "08:00", "08:50", "S1")).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("month_approved")), "{p}");
+    let (_, one) = w.app.get("/api/v1/visits/m2", &w.prov_a).await;
+    assert_eq!(one["local_date"], "2026-03-02", "the stored visit is untouched");
+}
+
+#[tokio::test]
+async fn local_times_in_the_dst_changes_are_handled_explicitly() {
+    let w = world().await;
+    w.assign(&w.c2, &w.a, "personal_care", "2026-10-01", None).await;
+    let night = |ext: &str, s: &str, e: &str| {
+        json!({"external_id": ext, "client": PNR_B, "service_type": "personal_care", "status": "performed",
+               "actual_start": s, "actual_end": e, "staff_ref": "N1"})
+    };
+    let r = w
+        .batch(
+            &w.prov_a,
+            vec![
+                // 02:30 happens twice on 25 October.
+                night("fold", "2026-10-25 01:30", "2026-10-25 02:30"),
+                // With offsets it is clear: 01:30 CEST to 03:30 CET is three hours.
+                night("fold-ok", "2026-10-25 01:30+02:00", "2026-10-25 03:30+01:00"),
+                // 02:30 does not exist on 29 March.
+                night("gap", "2026-03-29 02:30", "2026-03-29 03:30"),
+                // 01:30 to 03:30 across the spring change is one hour.
+                night("spring", "2026-03-29 01:30", "2026-03-29 03:30"),
+            ],
+        )
+        .await;
+    assert_eq!(rejections(&r), [(1, "actual_end".into(), "ambiguous_local_time".into()), (3, "actual_start".into(), "nonexistent_local_time".into())]);
+    let (_, fold) = w.app.get("/api/v1/visits/fold-ok", &w.prov_a).await;
+    assert_eq!((fold["minutes"].as_i64(), fold["actual_start"].as_str()), (Some(180), Some("2026-10-24T23:30:00Z")));
+    let (_, spring) = w.app.get("/api/v1/visits/spring", &w.prov_a).await;
+    assert_eq!(spring["minutes"], 60);
+}
+
+#[tokio::test]
+async fn each_client_whose_visits_changed_gets_an_audit_event() {
+    let w = world().await;
+    let r = w
+        .batch(&w.prov_a, vec![v("a1", PNR_A, "2026-03-02", "08:00", "08:45", "S1"), v("a2", PNR_B, "2026-03-02", "09:00", "09:30", "S1")])
+        .await;
+    let import_id = r["import_id"].as_str().unwrap().to_string();
+    let rows: Vec<(String, Option<String>, String, String)> =
+        sqlx::query_as("SELECT action, client_id, subject_type, actor_username FROM audit_log WHERE subject_id = $1 ORDER BY client_id")
+            .bind(&import_id)
+            .fetch_all(&w.app.state.db.pool)
+            .await
+            .unwrap();
+    let mut clients: Vec<Option<String>> = rows.iter().map(|r| r.1.clone()).collect();
+    clients.sort();
+    let mut want = vec![None, Some(w.c1.clone()), Some(w.c2.clone())];
+    want.sort();
+    assert_eq!(clients, want, "one event per client and one summary: {rows:?}");
+    assert!(rows.iter().all(|r| r.3 == "prov_a"));
+    // An unchanged re-import changes no one's data: only the summary.
+    let r = w.batch(&w.prov_a, vec![v("a1", PNR_A, "2026-03-02", "08:00", "08:45", "S1")]).await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE subject_id = $1 AND client_id IS NOT NULL")
+        .bind(r["import_id"].as_str().unwrap())
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // Listing the month is audited per client seen.
+    w.app.get("/api/v1/visits?month=2026-03", &w.prov_a).await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'list' AND actor_username = 'prov_a' AND detail LIKE 'visits of%'")
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
+async fn cancellations_units_and_quantities() {
+    let w = world().await;
+    w.assign(&w.c2, &w.a, "meals", "2026-01-01", None).await;
+    let r = w
+        .batch(
+            &w.prov_a,
+            vec![
+                json!({"external_id": "late", "client": PNR_A, "service_type": "personal_care", "status": "cancelled_late",
+                       "planned_start": "2026-03-05 08:00", "planned_end": "2026-03-05 08:45", "cancelled_at": "2026-03-04 20:00"}),
+                json!({"external_id": "missed", "client": PNR_A, "service_type": "personal_care", "status": "missed",
+                       "planned_start": "2026-03-06 08:00", "planned_end": "2026-03-06 08:45"}),
+                json!({"external_id": "meal", "client": PNR_B, "service_type": "meals", "status": "performed",
+                       "actual_start": "2026-03-05 11:30", "actual_end": "2026-03-05 11:30", "staff_ref": "M1", "quantity": 2}),
+                json!({"external_id": "bad-late", "client": PNR_A, "service_type": "personal_care", "status": "cancelled_late",
+                       "planned_start": "2026-03-07 08:00", "planned_end": "2026-03-07 08:45", "actual_start": "2026-03-07 08:00",
+                       "actual_end": "2026-03-07 08:30"}),
+            ],
+        )
+        .await;
+    assert_eq!(counts(&r), (3, 0, 0, 1), "{r}");
+    let (_, late) = w.app.get("/api/v1/visits/late", &w.prov_a).await;
+    assert_eq!((late["minutes"].as_i64(), late["cancelled_at"].as_str()), (Some(45), Some("2026-03-04T19:00:00Z")));
+    assert_eq!(late["start_at"], "2026-03-05T07:00:00Z", "a cancelled visit is timed by its planned times");
+    let (_, meal) = w.app.get("/api/v1/visits/meal", &w.prov_a).await;
+    assert_eq!((meal["quantity"].as_i64(), meal["minutes"].as_i64()), (Some(2), Some(0)));
+}
