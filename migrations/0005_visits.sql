@@ -39,7 +39,8 @@ CREATE TABLE visits (
     CHECK (end_at >= start_at)
 );
 CREATE INDEX visits_provider_date ON visits (provider_id, local_date);
-CREATE INDEX visits_client_date ON visits (client_id, local_date);
+-- provider_id last: a client's visits by other providers are found in the index alone.
+CREATE INDEX visits_client_date ON visits (client_id, local_date, provider_id);
 
 -- Import-time warnings on stored visits (the settlement engine's flags are
 -- the authoritative payment review; these warn the provider early).

@@ -68,17 +68,17 @@ def main() -> int:
 
     # Side tables (small): not timed separately, part of the load.
     t0 = time.perf_counter()
-    con.execute(f"CREATE TABLE clients AS SELECT * FROM read_csv({q('clients.csv')}, header = true, columns = {{'client': 'VARCHAR', 'zone': 'VARCHAR'}})")
-    con.execute(f"CREATE TABLE providers AS SELECT * FROM read_csv({q('providers.csv')}, header = true, columns = {{'provider': 'VARCHAR', 'vat': 'INTEGER'}})")
-    con.execute(f"CREATE TABLE services AS SELECT * FROM read_csv({q('services.csv')}, header = true, columns = {{'service_type': 'VARCHAR', 'basis': 'VARCHAR'}})")
+    con.execute(f"CREATE TABLE clients AS SELECT * FROM read_csv({q('clients.csv')}, header = true, auto_detect = false, delim = ',', columns = {{'client': 'VARCHAR', 'zone': 'VARCHAR'}})")
+    con.execute(f"CREATE TABLE providers AS SELECT * FROM read_csv({q('providers.csv')}, header = true, auto_detect = false, delim = ',', columns = {{'provider': 'VARCHAR', 'vat': 'INTEGER'}})")
+    con.execute(f"CREATE TABLE services AS SELECT * FROM read_csv({q('services.csv')}, header = true, auto_detect = false, delim = ',', columns = {{'service_type': 'VARCHAR', 'basis': 'VARCHAR'}})")
     con.execute(
-        f"""CREATE TABLE rates AS SELECT * FROM read_csv({q('rates.csv')}, header = true, columns = {{
+        f"""CREATE TABLE rates AS SELECT * FROM read_csv({q('rates.csv')}, header = true, auto_detect = false, delim = ',', columns = {{
             'service_type': 'VARCHAR', 'zone': 'VARCHAR', 'time_class': 'VARCHAR',
             'valid_from': 'DATE', 'valid_until': 'DATE', 'amount_ore': 'BIGINT'}})"""
     )
     con.execute(
         f"""CREATE TABLE segments AS SELECT seg_start // 60 AS seg_start_m, seg_end // 60 AS seg_end_m, local_date, time_class
-            FROM read_csv({q('segments.csv')}, header = true, columns = {{
+            FROM read_csv({q('segments.csv')}, header = true, auto_detect = false, delim = ',', columns = {{
             'seg_start': 'BIGINT', 'seg_end': 'BIGINT', 'local_date': 'DATE', 'time_class': 'VARCHAR'}})"""
     )
 
@@ -95,7 +95,7 @@ def main() -> int:
     con.execute(
         f"""CREATE TABLE visits AS
         WITH raw AS (
-            SELECT * FROM read_csv({visits_glob}, header = true, columns = {{
+            SELECT * FROM read_csv({visits_glob}, header = true, auto_detect = false, delim = ',', columns = {{
                 'provider': 'VARCHAR', 'external_id': 'VARCHAR', 'client': 'VARCHAR', 'service_type': 'VARCHAR',
                 'status': 'VARCHAR', 'planned_start': 'VARCHAR', 'planned_end': 'VARCHAR', 'actual_start': 'VARCHAR',
                 'actual_end': 'VARCHAR', 'cancelled_at': 'VARCHAR', 'staff_ref': 'VARCHAR', 'staff_count': 'INTEGER',

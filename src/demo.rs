@@ -357,9 +357,13 @@ async fn create(state: &AppState) -> anyhow::Result<()> {
     }
     // Decisions behind the assignments (needs the users; before choices are recorded).
     crate::decisions::demo::seed(state).await?;
+    // Contracts, area closures and applications (after decisions: capacity counts assignments; before choices: eligibility).
+    crate::contracts::demo::seed(state).await?;
     // Choices recorded from the assignments, pending switches and re-choice
     // tasks (after decisions; after contracts too, once they are seeded, for eligibility).
     crate::choices::demo::seed(state).await?;
+    // Last month's and this month's time reports for the assignments, with a few flagged.
+    crate::visits::demo::seed(state).await?;
     Ok(())
 }
 

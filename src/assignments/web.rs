@@ -21,6 +21,9 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/provider/assignments", get(inbox_page)).route("/provider/assignments/{id}/acknowledge", post(acknowledge))
 }
 
+/// How many acknowledged assignments the inbox page lists below the inbox.
+const CURRENT_SHOWN: usize = 50;
+
 pub struct Row {
     pub a: Assignment,
     pub service: String,
@@ -62,11 +65,11 @@ async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String,
     let today = state.today().to_string();
     let loaded = async {
         let inbox = super::list(state, &who, &AssignmentFilter { unacknowledged: Some(true), limit: Some(500), ..Default::default() }).await?;
-        let current = if is_provider {
-            let all = super::list(state, &who, &AssignmentFilter { limit: Some(1000), ..Default::default() }).await?;
-            all.into_iter()
-                .filter(|a| a.status != "cancelled" && a.end_date.as_ref().is_none_or(|e| e.as_str() >= today.as_str()))
-                .collect()
+        // The most recently changed of the provider's live assignments; a provider with hundreds
+        // of clients finds the rest through its client list, not on this page.
+        let current: Vec<Assignment> = if is_provider {
+            let recent = super::list(state, &who, &AssignmentFilter { status: Some("acknowledged".into()), limit: Some(200), ..Default::default() }).await?;
+            recent.into_iter().filter(|a| a.end_date.as_ref().is_none_or(|e| e.as_str() >= today.as_str())).take(CURRENT_SHOWN).collect()
         } else {
             vec![]
         };
@@ -91,8 +94,7 @@ async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String,
         a,
     };
     let inbox: Vec<Row> = inbox.into_iter().map(row).collect();
-    let mut current: Vec<Row> = current.into_iter().map(row).collect();
-    current.sort_by(|x, y| (&x.a.client_name, &x.a.start_date).cmp(&(&y.a.client_name, &y.a.start_date)));
+    let current: Vec<Row> = current.into_iter().map(row).collect();
     (status, render(&InboxPage { c, inbox, current, is_provider, acked, error })).into_response()
 }
 

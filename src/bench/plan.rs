@@ -241,9 +241,9 @@ const ZONES: [(&str, &str, i64); 4] =
     [("inner", "Innerstad", 1000), ("outer", "Ytterstad", 1040), ("suburb", "Förort", 1080), ("rural", "Landsbygd", 1220)];
 
 fn personnummer(i: u32) -> String {
-    // Born 1925–1945: the birth date walks one day per 999 clients.
-    let birth = jiff::civil::date(1925, 1, 1).checked_add(i64::from(i / 999 * 29 % 7300).days()).unwrap_or(jiff::civil::date(1925, 1, 1));
-    let serial = i % 999 + 1;
+    // Born 1925–1944 (7 300 days); the serial number keeps equal dates apart.
+    let birth = jiff::civil::date(1925, 1, 1).checked_add(i64::from(i % 7_300).days()).unwrap_or(jiff::civil::date(1925, 1, 1));
+    let serial = (i / 7_300) % 998 + 1;
     let s = format!("{:02}{:02}{:02}{:03}", birth.year() % 100, birth.month(), birth.day(), serial);
     let digits: Vec<u8> = s.bytes().map(|b| b - b'0').collect();
     format!("{}{:02}{:02}-{:03}{}", birth.year(), birth.month(), birth.day(), serial, luhn_digit(&digits))

@@ -85,8 +85,20 @@ pub fn group_states(history: &[Choice]) -> Vec<GroupState> {
     out
 }
 
-async fn audit_read(state: &AppState, who: &Principal, subject_type: &str, subject_id: &str, client_id: &str, detail: &str) -> ApiResult<()> {
-    audit::record(state, who, Event { action: AuditAction::Read, subject_type, subject_id, client_id: Some(client_id), detail: detail.into() }).await
+async fn audit_read(
+    state: &AppState,
+    who: &Principal,
+    subject_type: &str,
+    subject_id: &str,
+    client_id: &str,
+    detail: &str,
+) -> ApiResult<()> {
+    audit::record(
+        state,
+        who,
+        Event { action: AuditAction::Read, subject_type, subject_id, client_id: Some(client_id), detail: detail.into() },
+    )
+    .await
 }
 
 /// The client's choices: the provider per service group today, pending
@@ -321,7 +333,12 @@ pub struct TaskDone {
 /// Marks a task done; 409 `task_done` if it already is.
 #[utoipa::path(post, path = "/tasks/{id}/done", tag = "choices", params(("id" = String, Path)), request_body = TaskDone,
     responses((status = 200, body = Task), (status = 404, body = Problem), (status = 409, body = Problem), (status = 403, body = Problem)))]
-async fn task_done(State(state): State<AppState>, who: Principal, Path(id): Path<String>, ApiJson(b): ApiJson<TaskDone>) -> ApiResult<Json<Task>> {
+async fn task_done(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<TaskDone>,
+) -> ApiResult<Json<Task>> {
     require(&who, Action::ManageChoiceTasks)?;
     let outcome = b.outcome.trim();
     if outcome.chars().count() > 500 {
@@ -413,7 +430,12 @@ async fn system_exists(state: &AppState, id: &str) -> ApiResult<()> {
 /// gives a client who does not choose to the provider furthest below its share).
 #[utoipa::path(get, path = "/choice-systems/{id}/share-targets", tag = "choices", params(("id" = String, Path), OnQuery),
     responses((status = 200, body = ShareTargets), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn get_share_targets(State(state): State<AppState>, who: Principal, Path(id): Path<String>, Query(q): Query<OnQuery>) -> ApiResult<Json<ShareTargets>> {
+async fn get_share_targets(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<OnQuery>,
+) -> ApiResult<Json<ShareTargets>> {
     require(&who, Action::ReadSetup)?;
     system_exists(&state, &id).await?;
     let on = match q.on.as_deref() {

@@ -36,7 +36,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let systems: Vec<(String, String)> =
         sqlx::query_as("SELECT service_type, choice_system_id FROM choice_system_services").fetch_all(&state.db.pool).await?;
     let group_system: std::collections::HashMap<String, String> = {
-        let types: Vec<(String, String)> = sqlx::query_as("SELECT code, service_group FROM service_types").fetch_all(&state.db.pool).await?;
+        let types: Vec<(String, String)> =
+            sqlx::query_as("SELECT code, service_group FROM service_types").fetch_all(&state.db.pool).await?;
         types.into_iter().filter_map(|(code, g)| systems.iter().find(|(st, _)| *st == code).map(|(_, s)| (g, s.clone()))).collect()
     };
     let mut clients = Vec::new();
@@ -107,13 +108,17 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         let history = super::history(state, client_id).await.map_err(api_err)?;
         let Some(current) = history.iter().find(|c| c.state == "current") else { continue };
         let Some(ctx) = super::group_context(state, &client, &current.service_group).await.map_err(api_err)? else { continue };
-        let on = super::rules::takes_effect(today, ctx.notice_days, &[super::rules::Segment {
-            id: current.id.clone(),
-            provider_id: current.provider_id.clone(),
-            from: super::parse_date(&current.valid_from).map_err(api_err)?,
-            to: None,
-            hand_over: false,
-        }]);
+        let on = super::rules::takes_effect(
+            today,
+            ctx.notice_days,
+            &[super::rules::Segment {
+                id: current.id.clone(),
+                provider_id: current.provider_id.clone(),
+                from: super::parse_date(&current.valid_from).map_err(api_err)?,
+                to: None,
+                hand_over: false,
+            }],
+        );
         let eligible = super::eligible_providers(state, &ctx, &client.area_code, on).await.map_err(api_err)?;
         let others: Vec<&String> = eligible.iter().filter(|p| **p != current.provider_id).collect();
         if others.is_empty() {
@@ -125,7 +130,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         }
     }
     // Brunflo Omsorg AB stops serving Lit at the start of next month.
-    let brunflo: Option<String> = sqlx::query_scalar("SELECT id FROM providers WHERE name = 'Brunflo Omsorg AB'").fetch_optional(&state.db.pool).await?;
+    let brunflo: Option<String> =
+        sqlx::query_scalar("SELECT id FROM providers WHERE name = 'Brunflo Omsorg AB'").fetch_optional(&state.db.pool).await?;
     if let Some(provider_id) = brunflo {
         let first_of_next = valfri_core::Month::of(today).next().first_day();
         let scope = HandOverScope {

@@ -14,7 +14,13 @@ pub const LIVE_ASSIGNMENT: &str = "AND a.status <> 'cancelled'";
 
 /// May the provider take a new client for the service in the area on `on`?
 /// Err is the stable code of the first rule that failed.
-pub async fn check(state: &AppState, provider_id: &str, service_type: &str, area_code: &str, on: Date) -> ApiResult<Result<(), &'static str>> {
+pub async fn check(
+    state: &AppState,
+    provider_id: &str,
+    service_type: &str,
+    area_code: &str,
+    on: Date,
+) -> ApiResult<Result<(), &'static str>> {
     Ok(crate::contracts::eligibility::check(&state.db, provider_id, service_type, area_code, on).await?.map_err(|e| e.code()))
 }
 

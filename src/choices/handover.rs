@@ -204,7 +204,8 @@ pub async fn hand_over_preview(state: &AppState, who: &Principal, scope: &HandOv
 pub async fn hand_over(state: &AppState, who: &Principal, scope: &HandOverScope) -> ApiResult<HandOverReport> {
     let (group, from) = prepare(state, scope).await?;
     adopt_in_scope(state, scope, group.as_deref(), from).await?;
-    let actor = Actor { user_id: Some(who.user_id.clone()), username: who.username.clone(), role: who.role().as_str().into(), on_behalf: true };
+    let actor =
+        Actor { user_id: Some(who.user_id.clone()), username: who.username.clone(), role: who.role().as_str().into(), on_behalf: true };
     let mut report = HandOverReport::default();
     for (client_id, g, name) in candidates(state, scope, group.as_deref(), from).await? {
         if let Some(a) = hand_over_one(state, &actor, scope, &client_id, &g, from).await? {
@@ -216,7 +217,13 @@ pub async fn hand_over(state: &AppState, who: &Principal, scope: &HandOverScope)
                     subject_type: "choice",
                     subject_id: a.default_choice_id.as_deref().unwrap_or(&client_id),
                     client_id: Some(&client_id),
-                    detail: format!("hand-over from provider {} ({}): {} from {}", scope.provider_id, scope.reason.code(), a.outcome, a.from),
+                    detail: format!(
+                        "hand-over from provider {} ({}): {} from {}",
+                        scope.provider_id,
+                        scope.reason.code(),
+                        a.outcome,
+                        a.from
+                    ),
                 },
             )
             .await?;
@@ -274,7 +281,12 @@ async fn hand_over_one(
                     return Ok(Some(AffectedClient { task_id: Some(task_id), ..affected(on, "no_default_provider") }));
                 };
                 let plan: Plan = rules::plan_start(&timeline.segments, on, false);
-                let new = NewChoice { provider_id: pick.provider_id.clone(), kind: "default", reason: "hand_over", default_rule: Some(pick.rule.clone()) };
+                let new = NewChoice {
+                    provider_id: pick.provider_id.clone(),
+                    kind: "default",
+                    reason: "hand_over",
+                    default_rule: Some(pick.rule.clone()),
+                };
                 let change = Change {
                     client_id,
                     ctx,
@@ -300,7 +312,10 @@ async fn hand_over_one(
             }
         }
     }
-    Err(ApiError::conflict("choice_conflict", format!("the choices of client {client_id} kept changing during the hand-over; run it again")))
+    Err(ApiError::conflict(
+        "choice_conflict",
+        format!("the choices of client {client_id} kept changing during the hand-over; run it again"),
+    ))
 }
 
 /// Moves a pending switch to start on `on`, ending the leaving provider's
@@ -318,7 +333,11 @@ async fn bring_forward(state: &AppState, client_id: &str, group: &str, timeline:
     if let Some(p) = prev {
         let to = rules::prev_day(on);
         if to < p.from {
-            sqlx::query("UPDATE choices SET status = 'cancelled', cancelled_at = $1 WHERE id = $2").bind(&now).bind(&p.id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE choices SET status = 'cancelled', cancelled_at = $1 WHERE id = $2")
+                .bind(&now)
+                .bind(&p.id)
+                .execute(&mut *tx)
+                .await?;
         } else {
             sqlx::query("UPDATE choices SET valid_to = $1 WHERE id = $2").bind(to.to_string()).bind(&p.id).execute(&mut *tx).await?;
         }
@@ -346,13 +365,14 @@ async fn task_only(state: &AppState, client_id: &str, group: &str, t: &NewTask) 
     .bind(stamp(state.clock.now()))
     .execute(&state.db.pool)
     .await?;
-    let existing: String =
-        sqlx::query_scalar("SELECT id FROM choice_tasks WHERE client_id = $1 AND service_group = $2 AND from_provider_id = $3 AND due_date = $4")
-            .bind(client_id)
-            .bind(group)
-            .bind(&t.from_provider_id)
-            .bind(t.due_date.to_string())
-            .fetch_one(&state.db.pool)
-            .await?;
+    let existing: String = sqlx::query_scalar(
+        "SELECT id FROM choice_tasks WHERE client_id = $1 AND service_group = $2 AND from_provider_id = $3 AND due_date = $4",
+    )
+    .bind(client_id)
+    .bind(group)
+    .bind(&t.from_provider_id)
+    .bind(t.due_date.to_string())
+    .fetch_one(&state.db.pool)
+    .await?;
     Ok(existing)
 }

@@ -142,10 +142,12 @@ pub async fn get(state: &AppState, id: &str) -> ApiResult<Option<Choice>> {
 
 /// Every choice of a client, newest first (by start, then registration).
 pub async fn history(state: &AppState, client_id: &str) -> ApiResult<Vec<Choice>> {
-    let rows = sqlx::query(&format!("{CHOICE_SELECT} WHERE c.client_id = $1 ORDER BY c.service_group, c.valid_from DESC, c.created_at DESC, c.id DESC"))
-        .bind(client_id)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "{CHOICE_SELECT} WHERE c.client_id = $1 ORDER BY c.service_group, c.valid_from DESC, c.created_at DESC, c.id DESC"
+    ))
+    .bind(client_id)
+    .fetch_all(&state.db.pool)
+    .await?;
     let today = state.today();
     rows.iter().map(|r| choice_from_row(r, today)).collect()
 }
@@ -216,7 +218,14 @@ pub async fn group_context(state: &AppState, client: &Client, group: &str) -> Ap
     let service_types = if is_granted { granted } else { offered.iter().map(|(c, _, _)| c.clone()).collect() };
     let (_, system, rule) = offered.iter().find(|(code, _, _)| *code == service_types[0]).cloned().unwrap_or_else(|| offered[0].clone());
     let notice_days = notice_days(&mut c, &system, state.today()).await?;
-    Ok(Some(GroupContext { service_group: group.into(), service_types, granted: is_granted, choice_system_id: system, default_rule: rule, notice_days }))
+    Ok(Some(GroupContext {
+        service_group: group.into(),
+        service_types,
+        granted: is_granted,
+        choice_system_id: system,
+        default_rule: rule,
+        notice_days,
+    }))
 }
 
 /// The notice period of the conditions in force (the first version when
@@ -492,7 +501,14 @@ async fn cancel_rows(c: &mut AnyConnection, ids: &[String], now: &str) -> ApiRes
 
 /// Moves the head if it is still at the version read; false when someone
 /// else moved it first.
-pub async fn move_head(c: &mut AnyConnection, client_id: &str, group: &str, choice_id: &str, seen: Option<i64>, now: &str) -> ApiResult<bool> {
+pub async fn move_head(
+    c: &mut AnyConnection,
+    client_id: &str,
+    group: &str,
+    choice_id: &str,
+    seen: Option<i64>,
+    now: &str,
+) -> ApiResult<bool> {
     let done = match seen {
         Some(v) => {
             sqlx::query(
@@ -586,7 +602,9 @@ pub fn rule_detail(code: &str) -> String {
         "provider_leaving" => "the current provider stops serving the client; choose another provider".into(),
         "group_not_offered" => "no choice system offers this service group in the client's area".into(),
         "no_default_provider" => "no provider can be given as default for this service group in the client's area".into(),
-        "already_has_provider" => "the client already has a provider for this service group; a default is only for those who have none".into(),
+        "already_has_provider" => {
+            "the client already has a provider for this service group; a default is only for those who have none".into()
+        }
         "not_active" => "the provider has no active contract for this service on that date".into(),
         "not_approved_for_service" => "the provider is not approved for this service".into(),
         "not_approved_for_area" => "the provider is not approved for the client's area".into(),
@@ -626,7 +644,8 @@ pub async fn choose(state: &AppState, actor: &Actor, client_id: &str, group: &st
     if crate::providers::get(state, provider_id).await?.is_none() {
         return Err(ApiError::field("provider_id", "unknown_provider", "no such provider"));
     }
-    let ctx = group_context(state, &client, group).await?.ok_or_else(|| ApiError::rule("group_not_offered", rule_detail("group_not_offered")))?;
+    let ctx =
+        group_context(state, &client, group).await?.ok_or_else(|| ApiError::rule("group_not_offered", rule_detail("group_not_offered")))?;
     adopt_assignments(state, &client).await?;
     let today = state.today();
     let timeline = {
@@ -667,7 +686,13 @@ pub struct DefaultPick {
     pub rotation: Option<RotationTurn>,
 }
 
-pub async fn pick_default(state: &AppState, client: &Client, ctx: &GroupContext, on: Date, exclude: Option<&str>) -> ApiResult<DefaultPick> {
+pub async fn pick_default(
+    state: &AppState,
+    client: &Client,
+    ctx: &GroupContext,
+    on: Date,
+    exclude: Option<&str>,
+) -> ApiResult<DefaultPick> {
     let mut eligible = eligible_providers(state, ctx, &client.area_code, on).await?;
     if let Some(x) = exclude {
         eligible.retain(|p| p != x);
@@ -711,7 +736,8 @@ pub async fn pick_default(state: &AppState, client: &Client, ctx: &GroupContext,
         _ => {}
     }
     // The municipal rule, and the fallback of the others when no one qualifies.
-    let mut units: Vec<String> = sqlx::query_scalar("SELECT id FROM providers WHERE ownership = 'municipal' ORDER BY id").fetch_all(&mut *c).await?;
+    let mut units: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM providers WHERE ownership = 'municipal' ORDER BY id").fetch_all(&mut *c).await?;
     if let Some(x) = exclude {
         units.retain(|p| p != x);
     }
@@ -781,7 +807,8 @@ async fn market_minutes(c: &mut AnyConnection, system: &str, on: Date) -> ApiRes
 pub async fn assign_default(state: &AppState, actor: &Actor, client_id: &str, group: &str) -> ApiResult<Choice> {
     check_group(group)?;
     let client = load_client(state, client_id).await?;
-    let ctx = group_context(state, &client, group).await?.ok_or_else(|| ApiError::rule("group_not_offered", rule_detail("group_not_offered")))?;
+    let ctx =
+        group_context(state, &client, group).await?.ok_or_else(|| ApiError::rule("group_not_offered", rule_detail("group_not_offered")))?;
     adopt_assignments(state, &client).await?;
     let today = state.today();
     for _ in 0..RETRIES {
@@ -794,15 +821,31 @@ pub async fn assign_default(state: &AppState, actor: &Actor, client_id: &str, gr
         }
         let pick = pick_default(state, &client, &ctx, today, None).await?;
         let plan = rules::plan_start(&timeline.segments, today, true);
-        let new = NewChoice { provider_id: pick.provider_id.clone(), kind: "default", reason: "no_choice", default_rule: Some(pick.rule.clone()) };
-        let change =
-            Change { client_id, ctx: &ctx, timeline: &timeline, plan: &plan, new: &new, actor, rotation: pick.rotation.as_ref(), task: None };
+        let new = NewChoice {
+            provider_id: pick.provider_id.clone(),
+            kind: "default",
+            reason: "no_choice",
+            default_rule: Some(pick.rule.clone()),
+        };
+        let change = Change {
+            client_id,
+            ctx: &ctx,
+            timeline: &timeline,
+            plan: &plan,
+            new: &new,
+            actor,
+            rotation: pick.rotation.as_ref(),
+            task: None,
+        };
         match commit(state, &change).await? {
             Committed::Done { choice_id, .. } => return get(state, &choice_id).await?.ok_or(ApiError::NotFound("choice")),
             // Someone else took this rotation turn: pick again.
             Committed::Lost(Lost::Rotation) => continue,
             Committed::Lost(Lost::Head) => {
-                return Err(ApiError::conflict("choice_conflict", "another choice for this client and service group was registered at the same time"))
+                return Err(ApiError::conflict(
+                    "choice_conflict",
+                    "another choice for this client and service group was registered at the same time",
+                ))
             }
         }
     }
@@ -840,7 +883,16 @@ pub async fn adopt_assignments(state: &AppState, client: &Client) -> ApiResult<(
         let new = NewChoice { provider_id: col(r, "provider_id")?, kind: "chosen", reason: "recorded", default_rule: None };
         let actor = Actor { user_id: None, username: "valfri".into(), role: "system".into(), on_behalf: false };
         // Losing here means someone else recorded or chose first: nothing to do.
-        let change = Change { client_id: &client.id, ctx: &ctx, timeline: &timeline, plan: &plan, new: &new, actor: &actor, rotation: None, task: None };
+        let change = Change {
+            client_id: &client.id,
+            ctx: &ctx,
+            timeline: &timeline,
+            plan: &plan,
+            new: &new,
+            actor: &actor,
+            rotation: None,
+            task: None,
+        };
         commit(state, &change).await?;
     }
     Ok(())

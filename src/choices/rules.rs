@@ -62,10 +62,7 @@ pub fn lou_share(holders: &[ShareHolder], market_minutes: i64) -> Option<&str> {
         .iter()
         .filter(|h| h.eligible && h.target_permille > 0 && deficit(h) > 0)
         .max_by(|a, b| {
-            deficit(a)
-                .cmp(&deficit(b))
-                .then(a.target_permille.cmp(&b.target_permille))
-                .then_with(|| b.provider_id.cmp(&a.provider_id))
+            deficit(a).cmp(&deficit(b)).then(a.target_permille.cmp(&b.target_permille)).then_with(|| b.provider_id.cmp(&a.provider_id))
         })
         .map(|h| h.provider_id.as_str())
 }
@@ -236,7 +233,8 @@ mod tests {
 
     #[test]
     fn lou_share_picks_the_furthest_below_target() {
-        let h = |id: &str, t: i64, c: i64, e: bool| ShareHolder { provider_id: id.into(), target_permille: t, current_minutes: c, eligible: e };
+        let h =
+            |id: &str, t: i64, c: i64, e: bool| ShareHolder { provider_id: id.into(), target_permille: t, current_minutes: c, eligible: e };
         // Market of 1000 h: municipal 700 ‰ with 600 h, A 150 ‰ with 300 h, B 150 ‰ with 100 h: B is furthest below.
         let holders = vec![h("kommun", 700, 600 * 60, true), h("a", 150, 300 * 60, true), h("b", 150, 100 * 60, true)];
         assert_eq!(lou_share(&holders, 1000 * 60), Some("b"));

@@ -87,13 +87,14 @@ pub async fn mark_done(state: &AppState, username: &str, id: &str, outcome: &str
     if get(state, id).await?.is_none() {
         return Err(ApiError::NotFound("task"));
     }
-    let done = sqlx::query("UPDATE choice_tasks SET status = 'done', done_at = $1, done_by = $2, outcome = $3 WHERE id = $4 AND status = 'open'")
-        .bind(stamp(state.clock.now()))
-        .bind(username)
-        .bind(outcome)
-        .bind(id)
-        .execute(&state.db.pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE choice_tasks SET status = 'done', done_at = $1, done_by = $2, outcome = $3 WHERE id = $4 AND status = 'open'")
+            .bind(stamp(state.clock.now()))
+            .bind(username)
+            .bind(outcome)
+            .bind(id)
+            .execute(&state.db.pool)
+            .await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::conflict("task_done", "the task is already done"));
     }

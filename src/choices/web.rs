@@ -47,9 +47,12 @@ fn tr(t: &Tr, state: &AppState, key: &str, args: &[(&str, &str)]) -> String {
 pub fn long_date(lang: Lang, iso: &str) -> String {
     let Ok(d) = iso.parse::<jiff::civil::Date>() else { return iso.to_string() };
     let m = usize::try_from(d.month() - 1).unwrap_or(0);
-    const SV: [&str; 12] = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december"];
-    const EN: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-    const NB: [&str; 12] = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november", "desember"];
+    const SV: [&str; 12] =
+        ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december"];
+    const EN: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const NB: [&str; 12] =
+        ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november", "desember"];
     match lang {
         Lang::Sv => format!("{} {} {}", d.day(), SV[m], d.year()),
         Lang::En => format!("{} {} {}", d.day(), EN[m], d.year()),
@@ -147,7 +150,7 @@ struct ChoosePage {
 fn compare_url(client: &Client, service_types: &[String]) -> String {
     let mut u = format!("/compare?postcode={}", urlencoding::encode(&client.postcode.replace(' ', "")));
     for s in service_types {
-        u.push_str(&format!("&service={}", urlencoding::encode(s)));
+        u.push_str(&format!("&services={}", urlencoding::encode(s)));
     }
     u
 }
@@ -233,7 +236,14 @@ struct Target {
     base: String,
 }
 
-async fn render_choose(state: &AppState, page: &Page, who: &Principal, target: Target, chosen: Option<String>, error: Option<(String, String)>) -> Response {
+async fn render_choose(
+    state: &AppState,
+    page: &Page,
+    who: &Principal,
+    target: Target,
+    chosen: Option<String>,
+    error: Option<(String, String)>,
+) -> Response {
     let c = page.chrome(state, "choices-choose-title");
     let opts = match choices_api::options(state, &target.client).await {
         Ok(o) => o,
@@ -251,7 +261,11 @@ async fn render_choose(state: &AppState, page: &Page, who: &Principal, target: T
                         &c.t,
                         state,
                         key,
-                        &[("provider", &ch.provider_name), ("group", &c.t.pre("group-", &ch.service_group)), ("date", &long_date(c.t.lang, &ch.valid_from))],
+                        &[
+                            ("provider", &ch.provider_name),
+                            ("group", &c.t.pre("group-", &ch.service_group)),
+                            ("date", &long_date(c.t.lang, &ch.valid_from)),
+                        ],
                     ),
                     letter_url: ch.letter_url,
                 })
@@ -260,7 +274,11 @@ async fn render_choose(state: &AppState, page: &Page, who: &Principal, target: T
         },
         None => None,
     };
-    let heading = if target.officer { tr(&c.t, state, "choices-choose-for", &[("name", &target.client.name)]) } else { c.t.get("choices-choose-title") };
+    let heading = if target.officer {
+        tr(&c.t, state, "choices-choose-for", &[("name", &target.client.name)])
+    } else {
+        c.t.get("choices-choose-title")
+    };
     let lead = if target.officer { c.t.get("choices-choose-lead-officer") } else { c.t.get("choices-choose-lead") };
     if let Err(e) = audit::record(
         state,
@@ -529,7 +547,13 @@ async fn letter(State(state): State<AppState>, page: Page, Path(id): Path<String
         audit::record(
             &state,
             &who,
-            Event { action: AuditAction::Read, subject_type: "choice_letter", subject_id: &id, client_id: Some(&ch.client_id), detail: "letter".into() },
+            Event {
+                action: AuditAction::Read,
+                subject_type: "choice_letter",
+                subject_id: &id,
+                client_id: Some(&ch.client_id),
+                detail: "letter".into(),
+            },
         )
         .await?;
         Ok::<_, ApiError>((ch, client, provider, history, municipality))
@@ -571,7 +595,10 @@ async fn letter(State(state): State<AppState>, page: Page, Path(id): Path<String
             paragraphs.push(say("choices-letter-no-choice", args(&[])));
         }
         paragraphs.push(say("choices-letter-default", args(&[])));
-        paragraphs.push(say("choices-letter-default-rule", args(&[("rule", t.get(&format!("choices-rule-name-{}", ch.default_rule.as_deref().unwrap_or("municipal"))))])));
+        paragraphs.push(say(
+            "choices-letter-default-rule",
+            args(&[("rule", t.get(&format!("choices-rule-name-{}", ch.default_rule.as_deref().unwrap_or("municipal"))))]),
+        ));
         paragraphs.push(t.get("choices-letter-still-choose"));
         say("choices-letter-subject-default", args(&[]))
     } else {

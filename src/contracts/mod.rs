@@ -422,6 +422,7 @@ pub fn capacity_effective_from(reported_on: Date, change_day: i64) -> Date {
     reported_on.first_of_month().checked_add(months.months()).unwrap_or(reported_on)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn record_event(
     conn: &mut AnyConnection,
     state: &AppState,

@@ -444,6 +444,7 @@ async fn render_apply(
     (status, render(&page_data)).into_response()
 }
 
+#[allow(clippy::result_large_err)]
 fn provider_only(state: &AppState, page: &Page) -> Result<Principal, Response> {
     let who = page.require_user()?.clone();
     if !matches!(who.kind, PrincipalKind::Provider { .. }) {

@@ -165,11 +165,21 @@ fn rejection_errors(report: &ImportReport, batch: bool) -> Vec<FieldError> {
 /// earlier report with the same external id; 422 names every bad field.
 #[utoipa::path(post, path = "/visits", tag = "visits", request_body = NewVisit,
     responses((status = 201, body = VisitResult), (status = 200, body = VisitResult), (status = 422, body = Problem), (status = 403, body = Problem)))]
-async fn report_visit(State(state): State<AppState>, who: Principal, ApiJson(visit): ApiJson<NewVisit>) -> ApiResult<(StatusCode, Json<VisitResult>)> {
+async fn report_visit(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(visit): ApiJson<NewVisit>,
+) -> ApiResult<(StatusCode, Json<VisitResult>)> {
     let provider_id = reporting_provider(&state, &who, visit.provider_id.as_deref()).await?;
     let t = visit.texts();
     let raw = RawVisit { provider: "", ..visit.raw(&t) };
-    let opts = Options { provider_id: provider_id.clone(), source: Source::Api, file_name: String::new(), all_or_nothing: true, actor: Actor::of(&who) };
+    let opts = Options {
+        provider_id: provider_id.clone(),
+        source: Source::Api,
+        file_name: String::new(),
+        all_or_nothing: true,
+        actor: Actor::of(&who),
+    };
     let report = import::import_rows(&state, opts, &[raw]).await?;
     if report.rejected_rows > 0 {
         let errors = rejection_errors(&report, false);
@@ -198,7 +208,8 @@ async fn report_batch(State(state): State<AppState>, who: Principal, ApiJson(bod
     let provider_id = reporting_provider(&state, &who, body.provider_id.as_deref()).await?;
     let texts: Vec<Texts> = body.visits.iter().map(NewVisit::texts).collect();
     let raws: Vec<RawVisit> = body.visits.iter().zip(&texts).map(|(v, t)| v.raw(t)).collect();
-    let opts = Options { provider_id, source: Source::Api, file_name: String::new(), all_or_nothing: body.all_or_nothing, actor: Actor::of(&who) };
+    let opts =
+        Options { provider_id, source: Source::Api, file_name: String::new(), all_or_nothing: body.all_or_nothing, actor: Actor::of(&who) };
     let report = import::import_rows(&state, opts, &raws).await?;
     if !report.stored {
         return Err(ApiError::Invalid(rejection_errors(&report, true)));
@@ -346,7 +357,12 @@ pub struct ProviderQuery {
 /// One visit by the provider's external id, with its flags.
 #[utoipa::path(get, path = "/visits/{external_id}", tag = "visits", params(("external_id" = String, Path), ProviderQuery),
     responses((status = 200, body = Visit), (status = 404, body = Problem)))]
-async fn get_visit(State(state): State<AppState>, who: Principal, Path(external_id): Path<String>, Query(q): Query<ProviderQuery>) -> ApiResult<Json<Visit>> {
+async fn get_visit(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(external_id): Path<String>,
+    Query(q): Query<ProviderQuery>,
+) -> ApiResult<Json<Visit>> {
     let provider_id = reading_provider(&state, &who, q.provider_id.as_deref())
         .await?
         .ok_or_else(|| ApiError::field("provider_id", "required", "name the provider of the visit"))?;

@@ -38,7 +38,11 @@ fn header_map(header: &csv::ByteRecord) -> ApiResult<Vec<usize>> {
     for r in REQUIRED_COLUMNS {
         let p = COLUMNS.iter().position(|c| *c == r).unwrap_or(usize::MAX);
         if !map.contains(&p) {
-            errors.push(FieldError { field: "file".into(), code: "missing_column".into(), reason: format!("the header has no column {r}") });
+            errors.push(FieldError {
+                field: "file".into(),
+                code: "missing_column".into(),
+                reason: format!("the header has no column {r}"),
+            });
         }
     }
     if errors.is_empty() {
@@ -107,7 +111,8 @@ pub async fn import<R: std::io::Read + Send>(state: &AppState, opts: Options, mu
     let delim = delimiter(&head);
     let chained = std::io::Read::chain(std::io::Cursor::new(head), input);
     let lines = Lines { inner: chained, offset: 0, ends: Vec::new(), blank: Vec::new(), line_len: 0, last: 0 };
-    let mut reader = csv::ReaderBuilder::new().delimiter(delim).has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(lines);
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delim).has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(lines);
     let mut record = csv::ByteRecord::new();
     let header_ok = reader.read_byte_record(&mut record).map_err(|e| ApiError::field("file", "unreadable_csv", e.to_string()))?;
     if !header_ok || record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
@@ -163,10 +168,7 @@ mod tests {
 
     #[test]
     fn line_numbers_survive_blank_lines_crlf_and_quoted_newlines() {
-        for (input, want) in [
-            ("h\na\n\nb\n\"c\nd\"\ne", vec![1, 2, 4, 5, 7]),
-            ("h\r\na\r\n\r\n\r\nb\r\n", vec![1, 2, 5]),
-        ] {
+        for (input, want) in [("h\na\n\nb\n\"c\nd\"\ne", vec![1, 2, 4, 5, 7]), ("h\r\na\r\n\r\n\r\nb\r\n", vec![1, 2, 5])] {
             let lines = Lines { inner: input.as_bytes(), offset: 0, ends: Vec::new(), blank: Vec::new(), line_len: 0, last: 0 };
             let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(lines);
             let mut rec = csv::ByteRecord::new();

@@ -48,7 +48,7 @@ fn is_dst_ambiguous(day: Date, minutes: i64, tz: &jiff::tz::TimeZone) -> bool {
 
 /// Seeds the visits. Cheap when it has run before (does nothing).
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
-    let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM visits LIMIT 1").fetch_optional(&state.db.pool).await?;
+    let any: Option<String> = sqlx::query_scalar("SELECT external_id FROM visits LIMIT 1").fetch_optional(&state.db.pool).await?;
     if any.is_some() {
         return Ok(());
     }

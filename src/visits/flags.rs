@@ -100,7 +100,12 @@ fn list(ids: &[&str]) -> String {
 
 /// Pairs of overlapping visits within groups; `same_group_ok` says whether
 /// a pair counts (e.g. staff at two *different* clients).
-fn sweep(visits: &[FlagVisit], mut members: Vec<usize>, key: impl Fn(&FlagVisit) -> u64, counts: impl Fn(&FlagVisit, &FlagVisit) -> bool) -> HashMap<usize, Vec<usize>> {
+fn sweep(
+    visits: &[FlagVisit],
+    mut members: Vec<usize>,
+    key: impl Fn(&FlagVisit) -> u64,
+    counts: impl Fn(&FlagVisit, &FlagVisit) -> bool,
+) -> HashMap<usize, Vec<usize>> {
     members.sort_unstable_by_key(|&i| (key(&visits[i]), visits[i].start, visits[i].end, i));
     let mut partners: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut active: Vec<usize> = Vec::new();
@@ -200,7 +205,13 @@ pub fn month_bounds(month: &str) -> Option<(i64, i64)> {
 }
 
 /// Loads the provider's assignments and the decisions of `clients` (by index).
-pub async fn load_context(conn: &mut Conn, refs: &mut Refs, provider_id: &str, clients: &BTreeSet<u32>, months: &[String]) -> ApiResult<Context> {
+pub async fn load_context(
+    conn: &mut Conn,
+    refs: &mut Refs,
+    provider_id: &str,
+    clients: &BTreeSet<u32>,
+    months: &[String],
+) -> ApiResult<Context> {
     let mut ctx = Context::default();
     let rows: Vec<(String, String, String, Option<String>)> = conn
         .fetch(
@@ -301,7 +312,7 @@ pub async fn beyond_granted(
         let mut others: HashMap<(u32, String), i64> = HashMap::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT client_id, service_type, SUM(minutes), SUM(CASE WHEN staff_count = 2 THEN minutes ELSE 0 END) FROM visits \
+                "SELECT client_id, service_type, CAST(SUM(minutes) AS BIGINT), CAST(SUM(CASE WHEN staff_count = 2 THEN minutes ELSE 0 END) AS BIGINT) FROM visits \
                  WHERE client_id IN ({}) AND local_date >= $1 AND local_date <= $2 AND provider_id <> $3 \
                  AND status IN ('performed', 'cancelled_late') GROUP BY client_id, service_type",
                 placeholders(4, chunk.len())
@@ -416,10 +427,20 @@ fn group_tolerance(ctx: &Context, services: &[ServiceInfo], group: &str, month: 
 
 /// Replaces the provider's flags (other than `beyond_granted`) in `months`
 /// with `flags`; flags on neighbouring visits outside the months are added.
-pub async fn write_local(conn: &mut Conn, provider_id: &str, months: &[String], visits: &[FlagVisit], flags: &[Flag], refs: &Refs) -> ApiResult<()> {
+pub async fn write_local(
+    conn: &mut Conn,
+    provider_id: &str,
+    months: &[String],
+    visits: &[FlagVisit],
+    flags: &[Flag],
+    refs: &Refs,
+) -> ApiResult<()> {
     for m in months {
-        conn.exec("DELETE FROM visit_flags WHERE provider_id = $1 AND month = $2 AND code <> 'beyond_granted'", &[B::S(provider_id), B::S(m)])
-            .await?;
+        conn.exec(
+            "DELETE FROM visit_flags WHERE provider_id = $1 AND month = $2 AND code <> 'beyond_granted'",
+            &[B::S(provider_id), B::S(m)],
+        )
+        .await?;
     }
     let rows: Vec<(&str, &str, &str, String, &str)> = flags
         .iter()
@@ -471,7 +492,8 @@ mod tests {
         let mut ctx = Context::default();
         for c in 0..3 {
             ctx.assignments.insert((c, 0), vec![Span { from: 0, to: None }]);
-            ctx.decisions.insert((c, 0), vec![DecisionSpan { span: Span { from: 0, to: None }, monthly_amount: 600, double_staffing: false }]);
+            ctx.decisions
+                .insert((c, 0), vec![DecisionSpan { span: Span { from: 0, to: None }, monthly_amount: 600, double_staffing: false }]);
         }
         ctx
     }
@@ -502,7 +524,8 @@ mod tests {
 
     #[test]
     fn contained_and_zero_length_visits() {
-        let visits = vec![v("long", 0, "S1", 0, 36_000), v("x", 0, "S2", 100, 200), v("y", 0, "S3", 30_000, 30_100), v("z", 0, "S4", 500, 500)];
+        let visits =
+            vec![v("long", 0, "S1", 0, 36_000), v("x", 0, "S2", 100, 200), v("y", 0, "S3", 30_000, 30_100), v("z", 0, "S4", 500, 500)];
         let f = local_flags(&visits, &covered());
         assert_eq!(
             codes(&f, &visits),
@@ -518,7 +541,8 @@ mod tests {
     fn payment_rules_per_visit() {
         let mut ctx = covered();
         ctx.assignments.insert((1, 0), vec![Span { from: 0, to: Some(99) }]);
-        ctx.decisions.insert((2, 0), vec![DecisionSpan { span: Span { from: 0, to: Some(90) }, monthly_amount: 600, double_staffing: true }]);
+        ctx.decisions
+            .insert((2, 0), vec![DecisionSpan { span: Span { from: 0, to: Some(90) }, monthly_amount: 600, double_staffing: true }]);
         let mut a = v("a", 0, "S1", 0, 600);
         a.staff_count = 2;
         let b = v("b", 1, "S1", 1000, 1600);

@@ -269,7 +269,8 @@ impl Importer {
     pub async fn begin(state: &AppState, opts: Options) -> ApiResult<Importer> {
         let mut conn = Conn::open(&state.db).await?;
         conn.begin().await?;
-        let provider: Vec<(String, String)> = conn.fetch("SELECT id, org_nr FROM providers WHERE id = $1", &[B::S(&opts.provider_id)]).await?;
+        let provider: Vec<(String, String)> =
+            conn.fetch("SELECT id, org_nr FROM providers WHERE id = $1", &[B::S(&opts.provider_id)]).await?;
         let Some((provider_id, org_nr)) = provider.into_iter().next() else {
             conn.rollback().await?;
             return Err(ApiError::NotFound("provider"));
@@ -303,7 +304,8 @@ impl Importer {
             today: state.today(),
         };
         let approved = approved_months(&mut conn, &provider_id).await?;
-        let existing: Vec<(i64,)> = conn.fetch("SELECT 1 FROM visits WHERE provider_id = $1 LIMIT 1", &[B::S(&provider_id)]).await?;
+        let existing: Vec<(String,)> =
+            conn.fetch("SELECT external_id FROM visits WHERE provider_id = $1 LIMIT 1", &[B::S(&provider_id)]).await?;
         let chunk = match conn.backend() {
             Backend::Sqlite => SQLITE_CHUNK,
             Backend::Postgres => PG_CHUNK,
@@ -413,7 +415,8 @@ impl Importer {
             };
             if kind != Kind::Unchanged {
                 let old_month = existing.get(&row.external_id).map(|(_, m)| m.as_str());
-                let locked = [Some(month.as_str()), old_month].into_iter().flatten().find(|m| self.approved.contains(*m)).map(str::to_string);
+                let locked =
+                    [Some(month.as_str()), old_month].into_iter().flatten().find(|m| self.approved.contains(*m)).map(str::to_string);
                 if let Some(m) = locked {
                     self.rejected_rows += 1;
                     let what = if kind == Kind::New { "a new visit" } else { "a correction" };
@@ -422,7 +425,9 @@ impl Importer {
                         &row.external_id,
                         "line",
                         "month_approved",
-                        format!("the settlement of {m} is approved, so {what} in it cannot be stored; ask the municipality for an adjustment"),
+                        format!(
+                            "the settlement of {m} is approved, so {what} in it cannot be stored; ask the municipality for an adjustment"
+                        ),
                     );
                     continue;
                 }
@@ -436,7 +441,8 @@ impl Importer {
                 for part in writes.chunks(SQLITE_CHUNK) {
                     let f = Formatted::of(part);
                     let sql = sqlite_upsert_sql(part.len());
-                    let mut q = sqlx::query(&sql).bind(self.opts.provider_id.as_str()).bind(self.import_id.as_str()).bind(self.now.as_str());
+                    let mut q =
+                        sqlx::query(&sql).bind(self.opts.provider_id.as_str()).bind(self.import_id.as_str()).bind(self.now.as_str());
                     for (i, r) in part.iter().enumerate() {
                         q = q
                             .bind(r.external_id.as_str())
@@ -613,6 +619,10 @@ impl Importer {
             }
         }
         let scoped = |day: i64| months.iter().any(|m| flags::month_bounds(m).is_some_and(|(f, l)| f <= day && day <= l));
+        // A provider without visits before this import has no others to read.
+        if !self.had_visits {
+            ranges.clear();
+        }
         for (from, to) in ranges {
             let rows: Vec<(String, String, String, String, String, i64, String, String, String, i64)> = self
                 .conn
@@ -626,9 +636,13 @@ impl Importer {
                 if self.seen.get(&ext) == Some(&true) {
                     continue;
                 }
-                let (Some(si), Some(st), Some(start), Some(end), Some(day)) =
-                    (self.refs.service_index(&service), Status::parse(&status), time::parse_stamp(&start), time::parse_stamp(&end), time::parse_date(&day))
-                else {
+                let (Some(si), Some(st), Some(start), Some(end), Some(day)) = (
+                    self.refs.service_index(&service),
+                    Status::parse(&status),
+                    time::parse_stamp(&start),
+                    time::parse_stamp(&end),
+                    time::parse_date(&day),
+                ) else {
                     continue;
                 };
                 let ci = self.refs.intern_client(&client);
@@ -675,7 +689,13 @@ impl Importer {
             .iter()
             .map(|(c, (n, r))| {
                 let action = if *n > 0 { "create" } else { "update" };
-                (uuid::Uuid::now_v7().to_string(), Some(self.refs.client_ids[*c as usize].clone()), action.to_string(), "visits".to_string(), detail_of(*n, *r))
+                (
+                    uuid::Uuid::now_v7().to_string(),
+                    Some(self.refs.client_ids[*c as usize].clone()),
+                    action.to_string(),
+                    "visits".to_string(),
+                    detail_of(*n, *r),
+                )
             })
             .chain(std::iter::once((
                 uuid::Uuid::now_v7().to_string(),
@@ -741,7 +761,8 @@ impl Importer {
             )
             .await?;
         for (ci, chunk) in r.rejections.chunks(200).enumerate() {
-            let mut sql = String::from("INSERT INTO visit_import_rejections (import_id, seq, line, external_id, field, code, reason) VALUES ");
+            let mut sql =
+                String::from("INSERT INTO visit_import_rejections (import_id, seq, line, external_id, field, code, reason) VALUES ");
             let mut binds = vec![B::S(&r.import_id)];
             for (i, x) in chunk.iter().enumerate() {
                 if i > 0 {

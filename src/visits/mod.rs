@@ -369,7 +369,11 @@ pub fn validate(lt: &mut LocalTime, refs: &Refs, line: u64, raw: &RawVisit<'_>) 
             Ok(q) if (1..=MAX_QUANTITY).contains(&q) => {
                 if let Some(s) = service {
                     if refs.services[usize::from(s)].basis != "per_unit" {
-                        push("quantity", "not_allowed", format!("a quantity is reported only for per-unit services, not {}", raw.service_type));
+                        push(
+                            "quantity",
+                            "not_allowed",
+                            format!("a quantity is reported only for per-unit services, not {}", raw.service_type),
+                        );
                     }
                 }
                 Some(q)
@@ -492,7 +496,10 @@ mod tests {
             assert_eq!(a.hash, validate(&mut lt(), &r, 2, &performed()).unwrap().hash);
         }
         assert_eq!(codes(validate(&mut lt(), &r, 2, &RawVisit { client: "19400101-0018", ..performed() })), [("client", "unknown_client")]);
-        assert_eq!(codes(validate(&mut lt(), &r, 2, &RawVisit { client: "19121212-1213", ..performed() })), [("client", "invalid_person_id")]);
+        assert_eq!(
+            codes(validate(&mut lt(), &r, 2, &RawVisit { client: "19121212-1213", ..performed() })),
+            [("client", "invalid_person_id")]
+        );
     }
 
     #[test]

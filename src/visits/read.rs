@@ -124,11 +124,12 @@ pub async fn visits(state: &AppState, q: &VisitQuery<'_>) -> ApiResult<VisitPage
     .bind(q.offset)
     .fetch_all(&state.db.pool)
     .await?;
-    let flag_rows = sqlx::query("SELECT external_id, code, detail FROM visit_flags WHERE provider_id = $1 AND month = $2 ORDER BY external_id, code")
-        .bind(q.provider_id)
-        .bind(&month)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let flag_rows =
+        sqlx::query("SELECT external_id, code, detail FROM visit_flags WHERE provider_id = $1 AND month = $2 ORDER BY external_id, code")
+            .bind(q.provider_id)
+            .bind(&month)
+            .fetch_all(&state.db.pool)
+            .await?;
     let mut flags: HashMap<String, Vec<VisitFlag>> = HashMap::new();
     for r in &flag_rows {
         flags.entry(g(r, "external_id")?).or_default().push(VisitFlag { code: g(r, "code")?, detail: g(r, "detail")? });

@@ -54,7 +54,10 @@ pub struct TimeError {
 
 impl TimeError {
     fn format() -> Self {
-        TimeError { code: "invalid_time", reason: "a time is written YYYY-MM-DD HH:MM (local time) or with an offset, e.g. 2026-03-10T08:00+01:00".into() }
+        TimeError {
+            code: "invalid_time",
+            reason: "a time is written YYYY-MM-DD HH:MM (local time) or with an offset, e.g. 2026-03-10T08:00+01:00".into(),
+        }
     }
 }
 
@@ -377,7 +380,16 @@ mod tests {
     #[test]
     fn bad_times_are_refused() {
         let mut t = sthlm();
-        for bad in ["", "2026-03-10", "2026-02-30 08:00", "2026-03-10 24:00", "2026-13-01 08:00", "10/03/2026 08:00", "2026-03-10 08:00+25:00", "2026-03-10 08:00 CET"] {
+        for bad in [
+            "",
+            "2026-03-10",
+            "2026-02-30 08:00",
+            "2026-03-10 24:00",
+            "2026-13-01 08:00",
+            "10/03/2026 08:00",
+            "2026-03-10 08:00+25:00",
+            "2026-03-10 08:00 CET",
+        ] {
             assert!(t.parse(bad).is_err(), "{bad}");
         }
         assert_eq!(t.parse("1999-12-31 08:00").unwrap_err().code, "time_out_of_range");

@@ -143,7 +143,12 @@ async fn render_month(state: &AppState, page: &Page, q: &MonthQ, errors: Vec<Fie
         .map(|vp| {
             vp.visits
                 .into_iter()
-                .map(|v| VisitRow { date: v.local_date.clone(), start: local_time(state, &v.start_at), end: local_time(state, &v.end_at), v })
+                .map(|v| VisitRow {
+                    date: v.local_date.clone(),
+                    start: local_time(state, &v.start_at),
+                    end: local_time(state, &v.end_at),
+                    v,
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -202,7 +207,11 @@ async fn upload(State(state): State<AppState>, page: Page, mut form: Multipart) 
     }
     let q = MonthQ { month: month.clone(), provider: provider.clone(), ..Default::default() };
     let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        let e = FieldError { field: "file".into(), code: "required".into(), reason: page.chrome(&state, "visits-title").t.get("visits-upload-none") };
+        let e = FieldError {
+            field: "file".into(),
+            code: "required".into(),
+            reason: page.chrome(&state, "visits-title").t.get("visits-upload-none"),
+        };
         return render_month(&state, &page, &q, vec![e], StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let provider_id = match super::api::reporting_provider(&state, &who, provider.as_deref()).await {
@@ -260,10 +269,11 @@ async fn report_page(State(state): State<AppState>, page: Page, Path(id): Path<S
             return not_found();
         }
     }
-    let provider_name: String = match sqlx::query_scalar("SELECT name FROM providers WHERE id = $1").bind(&report.provider_id).fetch_one(&state.db.pool).await {
-        Ok(n) => n,
-        Err(e) => return internal(&state, &page, e),
-    };
+    let provider_name: String =
+        match sqlx::query_scalar("SELECT name FROM providers WHERE id = $1").bind(&report.provider_id).fetch_one(&state.db.pool).await {
+            Ok(n) => n,
+            Err(e) => return internal(&state, &page, e),
+        };
     let first_month = report.months.first().cloned().unwrap_or_else(|| Month::of(state.today()).to_string());
     let c = page.chrome(&state, "visits-report-title");
     render(&ReportPage { c, r: report, provider_name, first_month, is_admin: matches!(who.kind, PrincipalKind::Admin) })

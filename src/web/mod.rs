@@ -63,6 +63,10 @@ impl Chrome {
         matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Provider { .. }))
     }
 
+    pub fn is_citizen(&self) -> bool {
+        matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Citizen { .. }))
+    }
+
     pub fn languages(&self) -> Vec<(&'static str, &'static str)> {
         Lang::ALL.iter().map(|l| (l.code(), l.endonym())).collect()
     }

@@ -104,15 +104,17 @@ async fn assignments(app: &TestApp, client: &str) -> Vec<(String, String, Option
 
 /// (provider, from, to, status) of every row of a client's group, oldest first.
 async fn rows(app: &TestApp, client: &str, group: &str) -> Vec<(String, String, Option<String>, String)> {
-    sqlx::query("SELECT provider_id, valid_from, valid_to, status FROM choices WHERE client_id = $1 AND service_group = $2 ORDER BY created_at, id")
-        .bind(client)
-        .bind(group)
-        .fetch_all(&app.state.db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get("provider_id"), r.get("valid_from"), r.get("valid_to"), r.get("status")))
-        .collect()
+    sqlx::query(
+        "SELECT provider_id, valid_from, valid_to, status FROM choices WHERE client_id = $1 AND service_group = $2 ORDER BY created_at, id",
+    )
+    .bind(client)
+    .bind(group)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("provider_id"), r.get("valid_from"), r.get("valid_to"), r.get("status")))
+    .collect()
 }
 
 /// One head per client and group, and the live rows never overlap.
@@ -139,7 +141,10 @@ async fn a_citizen_chooses_and_the_provider_starts_today_with_an_assignment() {
     let w = world().await;
     let (s, c) = choose(&w.app, &w.citizen, &w.client, "personal_care", &w.a).await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
-    assert_eq!((c["valid_from"].as_str(), c["state"].as_str(), c["reason"].as_str()), (Some("2026-03-10"), Some("current"), Some("choice")));
+    assert_eq!(
+        (c["valid_from"].as_str(), c["state"].as_str(), c["reason"].as_str()),
+        (Some("2026-03-10"), Some("current"), Some("choice"))
+    );
     assert_eq!((c["kind"].as_str(), c["on_behalf"].as_bool(), c["chosen_by"].as_str()), (Some("chosen"), Some(false), Some("citizen_a")));
     assert_eq!(c["provider_name"], "Omsorg A AB");
     assert_eq!(c["letter_url"], format!("/letters/choice/{}", c["id"].as_str().unwrap()));
@@ -155,8 +160,12 @@ async fn a_citizen_chooses_and_the_provider_starts_today_with_an_assignment() {
     assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("already_chosen")));
 
     let (_, log) = w.app.get(&format!("/api/v1/audit?client_id={}", w.client), &w.admin).await;
-    let kinds: Vec<(String, String)> =
-        log.as_array().unwrap().iter().map(|e| (e["action"].as_str().unwrap().into(), e["subject_type"].as_str().unwrap().into())).collect();
+    let kinds: Vec<(String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().into(), e["subject_type"].as_str().unwrap().into()))
+        .collect();
     assert!(kinds.contains(&("create".into(), "choice".into())), "{kinds:?}");
     assert!(kinds.contains(&("read".into(), "choices".into())), "{kinds:?}");
 }
@@ -169,8 +178,14 @@ async fn a_switch_waits_for_the_notice_period_and_every_row_is_kept() {
     // A case officer switches for the client: B from 14 days on.
     let (s, to_b) = choose(&w.app, &w.officer, &w.client, "personal_care", &w.b).await;
     assert_eq!(s, StatusCode::CREATED, "{to_b}");
-    assert_eq!((to_b["valid_from"].as_str(), to_b["state"].as_str(), to_b["reason"].as_str()), (Some("2026-03-24"), Some("pending"), Some("switch")));
-    assert_eq!((to_b["on_behalf"].as_bool(), to_b["chosen_by"].as_str(), to_b["chosen_by_role"].as_str()), (Some(true), Some("officer"), Some("case_officer")));
+    assert_eq!(
+        (to_b["valid_from"].as_str(), to_b["state"].as_str(), to_b["reason"].as_str()),
+        (Some("2026-03-24"), Some("pending"), Some("switch"))
+    );
+    assert_eq!(
+        (to_b["on_behalf"].as_bool(), to_b["chosen_by"].as_str(), to_b["chosen_by_role"].as_str()),
+        (Some(true), Some("officer"), Some("case_officer"))
+    );
     assert_eq!(to_b["replaces_id"], first["id"]);
     assert_eq!(
         assignments(&w.app, &w.client).await,
@@ -225,7 +240,8 @@ async fn an_ineligible_provider_is_refused_naming_the_rule() {
     assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_active")), "{e}");
     // B closes for new clients from the 20th: a first choice today is fine for
     // someone else, but a switch (from the 24th) is refused.
-    let contract: String = sqlx::query_scalar("SELECT id FROM contracts WHERE provider_id = $1").bind(&w.b).fetch_one(&w.app.state.db.pool).await.unwrap();
+    let contract: String =
+        sqlx::query_scalar("SELECT id FROM contracts WHERE provider_id = $1").bind(&w.b).fetch_one(&w.app.state.db.pool).await.unwrap();
     let (s, b) = w
         .app
         .post(&format!("/api/v1/contracts/{contract}/intake"), &w.b_token, json!({"open": false, "from": "2026-03-20", "reason": "Fullt"}))
@@ -329,7 +345,10 @@ async fn the_municipal_rule_gives_the_municipal_unit() {
     let w = world().await;
     let (s, d) = give_default(&w, &w.client).await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
-    assert_eq!((d["provider_id"].as_str(), d["kind"].as_str(), d["default_rule"].as_str()), (Some(w.muni.as_str()), Some("default"), Some("municipal")));
+    assert_eq!(
+        (d["provider_id"].as_str(), d["kind"].as_str(), d["default_rule"].as_str()),
+        (Some(w.muni.as_str()), Some("default"), Some("municipal"))
+    );
     assert_eq!((d["reason"].as_str(), d["valid_from"].as_str()), (Some("no_choice"), Some("2026-03-10")));
     assert_eq!(assignments(&w.app, &w.client).await, vec![(w.muni.clone(), "2026-03-10".into(), None)]);
     // Only for someone without a provider.
@@ -338,7 +357,8 @@ async fn the_municipal_rule_gives_the_municipal_unit() {
     // Choosing later is a switch with notice, like any other.
     let (s, c) = choose(&w.app, &w.citizen, &w.client, "personal_care", &w.a).await;
     assert_eq!((s, c["valid_from"].as_str()), (StatusCode::CREATED, Some("2026-03-24")));
-    let (s, _) = w.app.post(&format!("/api/v1/clients/{}/choices/default", w.client), &w.citizen, json!({"service_group": "personal_care"})).await;
+    let (s, _) =
+        w.app.post(&format!("/api/v1/clients/{}/choices/default", w.client), &w.citizen, json!({"service_group": "personal_care"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
@@ -419,7 +439,12 @@ async fn the_lou_share_rule_gives_the_provider_furthest_below_its_share() {
     assert_eq!(s, StatusCode::OK, "the same version again changes nothing");
     let (s, e) = w
         .app
-        .call(Method::PUT, &targets, Some(&w.admin), Some(json!({"valid_from": "2026-03-01", "targets": [{"provider_id": w.a, "share_permille": 300}]})))
+        .call(
+            Method::PUT,
+            &targets,
+            Some(&w.admin),
+            Some(json!({"valid_from": "2026-03-01", "targets": [{"provider_id": w.a, "share_permille": 300}]})),
+        )
         .await;
     assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("version_exists")));
     let (s, _) = w.app.call(Method::PUT, &targets, Some(&w.officer), Some(json!({"valid_from": "2026-03-01", "targets": []}))).await;
@@ -427,7 +452,11 @@ async fn the_lou_share_rule_gives_the_provider_furthest_below_its_share() {
 
     // No hours yet: the largest share.
     let (s, d) = give_default(&w, &w.client).await;
-    assert_eq!((s, d["provider_id"].as_str(), d["default_rule"].as_str()), (StatusCode::CREATED, Some(w.muni.as_str()), Some("lou_share")), "{d}");
+    assert_eq!(
+        (s, d["provider_id"].as_str(), d["default_rule"].as_str()),
+        (StatusCode::CREATED, Some(w.muni.as_str()), Some("lou_share")),
+        "{d}"
+    );
     // The municipal unit now has 22 h. B gets 10 h by choice: market 32 h.
     let second = w.app.create_client(&w.officer, PNR_B, "831 30").await;
     grant(&w.app, &w.officer, &second, 600).await;
@@ -582,7 +611,9 @@ async fn who_may_see_and_make_choices() {
         let (s, b) = w.app.get(&choices(client), token).await;
         assert_eq!(s, expected, "{b}");
     }
-    for (token, expected) in [(&w.admin, StatusCode::OK), (&w.citizen, StatusCode::OK), (&w.a_token, StatusCode::OK), (&w.b_token, StatusCode::NOT_FOUND)] {
+    for (token, expected) in
+        [(&w.admin, StatusCode::OK), (&w.citizen, StatusCode::OK), (&w.a_token, StatusCode::OK), (&w.b_token, StatusCode::NOT_FOUND)]
+    {
         let (s, _) = w.app.get(&format!("/api/v1/choices/{id}"), token).await;
         assert_eq!(s, expected);
     }
@@ -617,7 +648,10 @@ async fn who_may_see_and_make_choices() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == "read" && (e["subject_type"] == "choices" || e["subject_type"] == "choice" || e["subject_type"] == "choice_letter"))
+        .filter(|e| {
+            e["action"] == "read"
+                && (e["subject_type"] == "choices" || e["subject_type"] == "choice" || e["subject_type"] == "choice_letter")
+        })
         .map(|e| e["actor_username"].as_str().unwrap())
         .collect();
     for who in ["admin", "officer", "citizen_a", "prov_a", "prov_b"] {
@@ -650,7 +684,8 @@ async fn the_pages_choose_without_javascript_and_print_a_letter() {
     assert!(html.contains("type=\"radio\"") && html.contains(&format!("value=\"{}\"", w.a)));
     assert!(html.contains("/compare?postcode=83130"), "links to the comparison");
     // Ineligible: the page says why, in the page's language.
-    let contract: String = sqlx::query_scalar("SELECT id FROM contracts WHERE provider_id = $1").bind(&w.b).fetch_one(&w.app.state.db.pool).await.unwrap();
+    let contract: String =
+        sqlx::query_scalar("SELECT id FROM contracts WHERE provider_id = $1").bind(&w.b).fetch_one(&w.app.state.db.pool).await.unwrap();
     let (s, _) = w
         .app
         .post(&format!("/api/v1/contracts/{contract}/intake"), &w.b_token, json!({"open": false, "from": "2026-03-10", "reason": "Fullt"}))
@@ -673,7 +708,10 @@ async fn the_pages_choose_without_javascript_and_print_a_letter() {
     assert!(html.contains(&format!("/letters/choice/{id}")));
     let (s, letter) = page(&w.app, &format!("/letters/choice/{id}"), Some(&w.citizen)).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(letter.contains("Bekräftelse av ditt val av utförare") && letter.contains("Omsorg A AB") && letter.contains("10 mars 2026"), "{letter}");
+    assert!(
+        letter.contains("Bekräftelse av ditt val av utförare") && letter.contains("Omsorg A AB") && letter.contains("10 mars 2026"),
+        "{letter}"
+    );
     let (s, letter) = page(&w.app, &format!("/letters/choice/{id}?lang=nb"), Some(&w.citizen)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(letter.contains("<html lang=\"nb\"") && letter.contains("Bekreftelse av ditt valg av leverandør"), "{letter}");
@@ -684,7 +722,11 @@ async fn the_pages_choose_without_javascript_and_print_a_letter() {
     // A case officer chooses for a client who reads English: the letter is in English.
     let (s, en) = w
         .app
-        .post("/api/v1/clients", &w.officer, json!({"person_id": PNR_B, "name": "Mary Smith", "address": "Storgatan 2", "postcode": "831 30", "preferred_language": "en"}))
+        .post(
+            "/api/v1/clients",
+            &w.officer,
+            json!({"person_id": PNR_B, "name": "Mary Smith", "address": "Storgatan 2", "postcode": "831 30", "preferred_language": "en"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{en}");
     let en = en["id"].as_str().unwrap();

@@ -1125,3 +1125,149 @@ async fn stored_settlements_equal_the_engine_on_independently_built_input() {
     }
     assert!(flagged > 0, "the random month should exercise some flags");
 }
+
+/// Reads the peak resident memory of this process (Linux), in MiB.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// A synthetic month written straight into the database, then settled:
+/// `VALFRI_SETTLE_CLIENTS=25000 cargo test --release --test api settlement::timing -- --ignored --nocapture`.
+/// 100 visits per client, 150 providers per 25 000 clients. Not an assertion on time.
+#[tokio::test]
+#[ignore = "timing run; use --release"]
+async fn timing_of_a_large_month() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let clients: usize = std::env::var("VALFRI_SETTLE_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(25_000);
+    let providers = (clients * 150 / 25_000).max(2);
+    let w = world().await;
+    let pool = &w.app.state.db.pool;
+    let t = std::time::Instant::now();
+    let provider_ids: Vec<String> = (0..providers).map(|k| format!("p{k:05}")).collect();
+    for (k, p) in provider_ids.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO providers (id, name, org_nr, ownership, owner_name, description, languages, specialities, phone, email, website, vat_compensation, created_at) \
+             VALUES ($1, $2, $3, 'private', '', '', 'sv', '', '', '', '', 1, '2026-01-01T00:00:00Z')",
+        )
+        .bind(p)
+        .bind(format!("Utförare {k}"))
+        .bind(format!("55{k:08}"))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let client_id = |c: usize| format!("c{c:07}");
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut tx = pool.begin().await.unwrap();
+    for chunk in (0..clients).collect::<Vec<_>>().chunks(500) {
+        let mut sql = String::from("INSERT INTO clients (id, person_id, name, address, postcode, area_code, preferred_language, protected_identity, representative, created_at) VALUES ");
+        for (k, &c) in chunk.iter().enumerate() {
+            if k > 0 {
+                sql.push(',');
+            }
+            let area = if c % 3 == 0 { "lit" } else { "centrum" };
+            sql.push_str(&format!("('{}', 'P{c}', 'K', 'A', '831 30', '{area}', 'sv', 0, '', '2026-01-01T00:00:00Z')", client_id(c)));
+        }
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+        let mut sql = String::from("INSERT INTO decisions (id, client_id, created_at, created_by) VALUES ");
+        let mut vs = String::from("INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) VALUES ");
+        let mut ss = String::from("INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ");
+        let mut asg = String::from("INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, monthly_amount, created_at, status) VALUES ");
+        let mut first_asg = true;
+        for (k, &c) in chunk.iter().enumerate() {
+            let sep = if k > 0 { "," } else { "" };
+            let granted = if c % 10 == 0 { 1200 } else { 6000 };
+            sql.push_str(&format!("{sep}('d{c}', '{}', '2026-01-01T00:00:00Z', '{}')", client_id(c), w.admin_id));
+            vs.push_str(&format!("{sep}('v{c}', 'd{c}', 1, '2025-06-01', NULL, 'current', '{}', '2026-01-01T00:00:00Z', '')", w.admin_id));
+            ss.push_str(&format!("{sep}('v{c}', 'personal_care', {granted}, {})", i64::from(c % 50 == 0)));
+            let p = &provider_ids[c % providers];
+            let q = &provider_ids[(c + 1) % providers];
+            let mut add = |text: String| {
+                if !first_asg {
+                    asg.push(',');
+                }
+                first_asg = false;
+                asg.push_str(&text);
+            };
+            for s in ["personal_care", "meals"] {
+                let end = if c % 40 == 0 && s == "personal_care" { "'2026-03-15'" } else { "NULL" };
+                add(format!("('a{c}{s}', '{}', '{p}', '{s}', '2025-06-01', {end}, 0, '2026-01-01T00:00:00Z', 'acknowledged')", client_id(c)));
+            }
+            if c % 40 == 0 {
+                add(format!("('b{c}', '{}', '{q}', 'personal_care', '2026-03-16', NULL, 0, '2026-01-01T00:00:00Z', 'acknowledged')", client_id(c)));
+            }
+        }
+        for q in [sql, vs, ss, asg] {
+            sqlx::query(&q).execute(&mut *tx).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    // Visits: 100 per client, mostly daytime personal care.
+    let march = "2026-02-28T23:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second();
+    let stamp = |s: i64| valfri::clock::stamp(jiff::Timestamp::from_second(s).unwrap());
+    let mut tx = pool.begin().await.unwrap();
+    let mut rows: Vec<String> = Vec::with_capacity(1000);
+    let mut n = 0u64;
+    for c in 0..clients {
+        let p = &provider_ids[c % providers];
+        for k in 0..100 {
+            let day = rng.gen_range(0..31i64);
+            let minute = if rng.gen_ratio(1, 10) { rng.gen_range(0..1440) } else { 420 + rng.gen_range(0..900) };
+            let start = march + (day * 1440 + minute) * 60;
+            let end = start + rng.gen_range(10..90i64) * 60;
+            let meals = rng.gen_ratio(1, 10);
+            let (service, quantity) = if meals { ("meals", "1") } else { ("personal_care", "NULL") };
+            let prov = if c % 40 == 0 && day >= 15 { &provider_ids[(c + 1) % providers] } else { p };
+            let status = if rng.gen_ratio(1, 20) { "cancelled_late" } else { "performed" };
+            let (s, e) = (stamp(start), stamp(end));
+            let actual = if status == "performed" { format!("'{s}', '{e}'") } else { "NULL, NULL".into() };
+            let local = jiff::Timestamp::from_second(start).unwrap().to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap()).date();
+            rows.push(format!(
+                "('{prov}', 'e{c}-{k}', '{}', '{service}', '{status}', '{s}', '{e}', {actual}, NULL, 's', {}, {quantity}, '{s}', '{e}', {}, '{local}', '2026-03', 0, 'i', 'x')",
+                client_id(c),
+                if rng.gen_ratio(1, 30) { 2 } else { 1 },
+                (end - start) / 60
+            ));
+            n += 1;
+            if rows.len() == 1000 {
+                let sql = format!(
+                    "INSERT INTO visits (provider_id, external_id, client_id, service_type, status, planned_start, planned_end, actual_start, actual_end, \
+                     cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id, updated_at) VALUES {}",
+                    rows.join(",")
+                );
+                sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+                rows.clear();
+            }
+        }
+    }
+    if !rows.is_empty() {
+        let sql = format!(
+            "INSERT INTO visits (provider_id, external_id, client_id, service_type, status, planned_start, planned_end, actual_start, actual_end, \
+             cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id, updated_at) VALUES {}",
+            rows.join(",")
+        );
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    eprintln!("generated {clients} clients, {providers} providers, {n} visits in {:?}; peak {} MiB", t.elapsed(), peak_rss_mib());
+    for round in 0..2 {
+        let t = std::time::Instant::now();
+        let report =
+            valfri::settlement::run_month(&w.app.state.db, "2026-03".parse().unwrap(), "bench", "2026-04-01T00:00:00Z", false).await.unwrap();
+        eprintln!(
+            "round {round}: {:?} in all; read {} ms, settle {} ms, store {} ms; {} written, {} unchanged; total {} öre; peak {} MiB",
+            t.elapsed(),
+            report.load_ms,
+            report.settle_ms,
+            report.store_ms,
+            report.saved.written.len(),
+            report.saved.unchanged.len(),
+            report.total_ore,
+            peak_rss_mib()
+        );
+    }
+}

@@ -236,7 +236,11 @@ async fn all_or_nothing_stores_nothing_when_a_row_is_bad() {
     bad["actual_end"] = json!("2026-03-02 09:00");
     let (s, p) = w
         .app
-        .post("/api/v1/visits/batch", &w.prov_a, json!({"all_or_nothing": true, "visits": [v("x1", PNR_A, "2026-03-02", "08:00", "08:45", "S1"), bad]}))
+        .post(
+            "/api/v1/visits/batch",
+            &w.prov_a,
+            json!({"all_or_nothing": true, "visits": [v("x1", PNR_A, "2026-03-02", "08:00", "08:45", "S1"), bad]}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(p["errors"][0]["field"], "visits[1].actual_end");
@@ -428,16 +432,17 @@ async fn time_beyond_granted_is_flagged_across_providers_on_the_last_minutes() {
 #[tokio::test]
 async fn an_approved_month_is_locked() {
     let w = world().await;
-    w.batch(&w.prov_a, vec![v("m1", PNR_A, "2026-02-02", "08:00", "08:45", "S1"), v("m2", PNR_A, "2026-03-02", "08:00", "08:45", "S1")]).await;
-    sqlx::query(
-        "INSERT INTO settlements (id, provider_id, month, status, revision, lines_total_ore, vat_basis_points, vat_ore, adjustments_total_ore, \
-         total_ore, line_count, flag_count, no_rate_flags, checksum, computed_at, computed_by, approved_at, approved_by) \
-         VALUES ('s1', $1, '2026-02', 'approved', 1, 0, 0, 0, 0, 0, 0, 0, 0, 'x', '2026-03-01T00:00:00Z', 'admin', '2026-03-02T00:00:00Z', 'admin')",
-    )
-    .bind(&w.a)
-    .execute(&w.app.state.db.pool)
-    .await
-    .unwrap();
+    w.batch(&w.prov_a, vec![v("m1", PNR_A, "2026-02-02", "08:00", "08:45", "S1"), v("m2", PNR_A, "2026-03-02", "08:00", "08:45", "S1")])
+        .await;
+    // The settlement module approves February (through its own API).
+    let (s, run) = w.app.post("/api/v1/settlements/compute", &w.admin, json!({"month": "2026-02", "approve": true})).await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    let status: String = sqlx::query_scalar("SELECT status FROM settlements WHERE provider_id = $1 AND month = '2026-02'")
+        .bind(&w.a)
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "approved", "{run}");
     let r = w
         .batch(
             &w.prov_a,
@@ -485,7 +490,10 @@ async fn local_times_in_the_dst_changes_are_handled_explicitly() {
             ],
         )
         .await;
-    assert_eq!(rejections(&r), [(1, "actual_end".into(), "ambiguous_local_time".into()), (3, "actual_start".into(), "nonexistent_local_time".into())]);
+    assert_eq!(
+        rejections(&r),
+        [(1, "actual_end".into(), "ambiguous_local_time".into()), (3, "actual_start".into(), "nonexistent_local_time".into())]
+    );
     let (_, fold) = w.app.get("/api/v1/visits/fold-ok", &w.prov_a).await;
     assert_eq!((fold["minutes"].as_i64(), fold["actual_start"].as_str()), (Some(180), Some("2026-10-24T23:30:00Z")));
     let (_, spring) = w.app.get("/api/v1/visits/spring", &w.prov_a).await;
@@ -521,10 +529,12 @@ async fn each_client_whose_visits_changed_gets_an_audit_event() {
     assert_eq!(n, 0);
     // Listing the month is audited per client seen.
     w.app.get("/api/v1/visits?month=2026-03", &w.prov_a).await;
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'list' AND actor_username = 'prov_a' AND detail LIKE 'visits of%'")
-        .fetch_one(&w.app.state.db.pool)
-        .await
-        .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'list' AND actor_username = 'prov_a' AND detail LIKE 'visits of%'",
+    )
+    .fetch_one(&w.app.state.db.pool)
+    .await
+    .unwrap();
     assert_eq!(n, 2);
 }
 
