@@ -756,6 +756,7 @@ compare-language-ku = Kurdish
 compare-language-el = Greek
 compare-language-et = Estonian
 compare-language-yi = Yiddish
+compare-choose-services = The postcode is in { $area }. Now choose the services you need.
 
 ## visits
 visits-nav = Time reports

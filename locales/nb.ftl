@@ -864,3 +864,4 @@ compare-language-ku = kurdisk
 compare-language-el = gresk
 compare-language-et = estisk
 compare-language-yi = jiddisk
+compare-choose-services = Postnummeret hører til { $area }. Velg nå tjenestene du trenger.

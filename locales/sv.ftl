@@ -756,6 +756,7 @@ compare-language-ku = kurdiska
 compare-language-el = grekiska
 compare-language-et = estniska
 compare-language-yi = jiddisch
+compare-choose-services = Postnumret hör till { $area }. Välj nu de insatser du behöver.
 
 ## visits
 visits-nav = Besöksrapporter

@@ -360,7 +360,7 @@ async fn create(state: &AppState) -> anyhow::Result<()> {
     // Contracts, area closures and applications (after decisions: capacity counts assignments; before choices: eligibility).
     crate::contracts::demo::seed(state).await?;
     // Choices recorded from the assignments, pending switches and re-choice
-    // tasks (after decisions; after contracts too, once they are seeded, for eligibility).
+    // tasks (after decisions and contracts: switches and defaults need eligibility).
     crate::choices::demo::seed(state).await?;
     // Last month's and this month's time reports for the assignments, with a few flagged.
     crate::visits::demo::seed(state).await?;

@@ -32,7 +32,11 @@ async fn audit_list(state: &AppState, who: &Principal, list: &[Assignment], what
 /// own, or the citizen's own; newest change first.
 #[utoipa::path(get, path = "/assignments", tag = "assignments", params(AssignmentFilter),
     responses((status = 200, body = Vec<Assignment>), (status = 401, body = Problem)))]
-async fn list_assignments(State(state): State<AppState>, who: Principal, Query(f): Query<AssignmentFilter>) -> ApiResult<Json<Vec<Assignment>>> {
+async fn list_assignments(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(f): Query<AssignmentFilter>,
+) -> ApiResult<Json<Vec<Assignment>>> {
     let list = super::list(&state, &who, &f).await?;
     audit_list(&state, &who, &list, "assignments via API").await?;
     Ok(Json(list))
@@ -63,7 +67,13 @@ async fn get_assignment(State(state): State<AppState>, who: Principal, Path(id):
     audit::record(
         &state,
         &who,
-        Event { action: AuditAction::Read, subject_type: "assignment", subject_id: &a.id, client_id: Some(&a.client_id), detail: "via API".into() },
+        Event {
+            action: AuditAction::Read,
+            subject_type: "assignment",
+            subject_id: &a.id,
+            client_id: Some(&a.client_id),
+            detail: "via API".into(),
+        },
     )
     .await?;
     Ok(Json(a))

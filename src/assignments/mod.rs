@@ -93,11 +93,29 @@ struct Existing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
     /// The end date changes; `ended` says whether it moved earlier.
-    SetEnd { id: String, end: Option<Date>, ended: bool, reason: Option<&'static str> },
-    Cancel { id: String, reason: &'static str },
-    Create { id: String, key: Key, start: Date, end: Option<Date>, choice_id: Option<String>, previous_id: Option<String> },
+    SetEnd {
+        id: String,
+        end: Option<Date>,
+        ended: bool,
+        reason: Option<&'static str>,
+    },
+    Cancel {
+        id: String,
+        reason: &'static str,
+    },
+    Create {
+        id: String,
+        key: Key,
+        start: Date,
+        end: Option<Date>,
+        choice_id: Option<String>,
+        previous_id: Option<String>,
+    },
     /// Silent bookkeeping: the choice behind an unchanged assignment.
-    SetChoice { id: String, choice_id: Option<String> },
+    SetChoice {
+        id: String,
+        choice_id: Option<String>,
+    },
 }
 
 fn next_day(d: Date) -> Option<Date> {
@@ -125,7 +143,11 @@ pub fn check_periods(periods: &[ProviderPeriod]) -> ApiResult<()> {
     let mut errors = Vec::new();
     for (i, p) in periods.iter().enumerate() {
         if p.to.is_some_and(|t| t < p.from) {
-            errors.push(FieldError { field: format!("periods[{i}].to"), code: "end_before_start".into(), reason: "ends before it starts".into() });
+            errors.push(FieldError {
+                field: format!("periods[{i}].to"),
+                code: "end_before_start".into(),
+                reason: "ends before it starts".into(),
+            });
         }
         for (j, q) in periods.iter().enumerate().skip(i + 1) {
             let overlap = p.service_group == q.service_group && p.from <= q.to.unwrap_or(Date::MAX) && q.from <= p.to.unwrap_or(Date::MAX);
@@ -145,10 +167,13 @@ pub fn check_periods(periods: &[ProviderPeriod]) -> ApiResult<()> {
     }
 }
 
+/// A wanted segment: first day, last day (None = open), the choice behind it.
+type Seg = (Date, Option<Date>, Option<String>);
+
 /// The segments the client should have: every granted service × the
 /// provider for its group, intersected in time, merged where consecutive.
-fn desired(grants: &[Grant], periods: &[ProviderPeriod]) -> BTreeMap<Key, Vec<(Date, Option<Date>, Option<String>)>> {
-    let mut out: BTreeMap<Key, Vec<(Date, Option<Date>, Option<String>)>> = BTreeMap::new();
+fn desired(grants: &[Grant], periods: &[ProviderPeriod]) -> BTreeMap<Key, Vec<Seg>> {
+    let mut out: BTreeMap<Key, Vec<Seg>> = BTreeMap::new();
     for g in grants {
         for p in periods.iter().filter(|p| p.service_group == g.service_group) {
             let start = g.from.max(p.from);
@@ -168,7 +193,7 @@ fn desired(grants: &[Grant], periods: &[ProviderPeriod]) -> BTreeMap<Key, Vec<(D
     }
     for segs in out.values_mut() {
         segs.sort_by_key(|s| s.0);
-        let mut merged: Vec<(Date, Option<Date>, Option<String>)> = Vec::new();
+        let mut merged: Vec<Seg> = Vec::new();
         for s in segs.drain(..) {
             match merged.last_mut() {
                 Some(last) if last.1.is_some_and(|e| next_day(e) == Some(s.0)) => last.1 = s.1,
@@ -190,9 +215,8 @@ fn end_reason(key: &Key, last_day: Date, grants: &[Grant], periods: &[ProviderPe
     }
     let grant = of_decision.iter().find(|g| g.service_type == key.service_type && covers(g.from, g.to, day));
     let Some(grant) = grant else { return "decision_changed" };
-    let same_provider = periods
-        .iter()
-        .any(|p| p.service_group == grant.service_group && p.provider_id == key.provider_id && covers(p.from, p.to, day));
+    let same_provider =
+        periods.iter().any(|p| p.service_group == grant.service_group && p.provider_id == key.provider_id && covers(p.from, p.to, day));
     if same_provider {
         "decision_changed"
     } else {
@@ -239,7 +263,9 @@ fn plan(grants: &[Grant], periods: &[ProviderPeriod], existing: &[Existing], new
             }
             let choice = periods
                 .iter()
-                .find(|p| p.provider_id == key.provider_id && covers(p.from, p.to, e.start) && segs.iter().any(|s| covers(s.0, s.1, e.start)))
+                .find(|p| {
+                    p.provider_id == key.provider_id && covers(p.from, p.to, e.start) && segs.iter().any(|s| covers(s.0, s.1, e.start))
+                })
                 .and_then(|p| p.choice_id.clone());
             if choice != e.choice_id && choice.is_some() {
                 ops.push(Op::SetChoice { id: e.id.clone(), choice_id: choice });
@@ -270,7 +296,14 @@ fn plan(grants: &[Grant], periods: &[ProviderPeriod], existing: &[Existing], new
                 };
             }
             if let Some(c) = cursor {
-                created.push(Op::Create { id: new_id(), key: key.clone(), start: c, end: *s_end, choice_id: choice_id.clone(), previous_id: None });
+                created.push(Op::Create {
+                    id: new_id(),
+                    key: key.clone(),
+                    start: c,
+                    end: *s_end,
+                    choice_id: choice_id.clone(),
+                    previous_id: None,
+                });
             }
         }
     }
@@ -412,10 +445,18 @@ async fn with_municipal_periods(conn: &mut AnyConnection, grants: &[Grant], peri
         return Ok(out);
     }
     let municipal: Option<String> =
-        sqlx::query_scalar("SELECT id FROM providers WHERE ownership = 'municipal' ORDER BY created_at, id LIMIT 1").fetch_optional(&mut *conn).await?;
+        sqlx::query_scalar("SELECT id FROM providers WHERE ownership = 'municipal' ORDER BY created_at, id LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
     if let Some(provider_id) = municipal {
         for g in missing {
-            out.push(ProviderPeriod { service_group: g.to_string(), provider_id: provider_id.clone(), from: Date::MIN, to: None, choice_id: None });
+            out.push(ProviderPeriod {
+                service_group: g.to_string(),
+                provider_id: provider_id.clone(),
+                from: Date::MIN,
+                to: None,
+                choice_id: None,
+            });
         }
     }
     Ok(out)
@@ -771,10 +812,8 @@ mod tests {
                         row.1 = true;
                     }
                 }
-                Op::Create { id, key, start, end, choice_id, .. } => table.push((
-                    Existing { id: id.clone(), key: key.clone(), start: *start, end: *end, choice_id: choice_id.clone() },
-                    false,
-                )),
+                Op::Create { id, key, start, end, choice_id, .. } => table
+                    .push((Existing { id: id.clone(), key: key.clone(), start: *start, end: *end, choice_id: choice_id.clone() }, false)),
                 Op::SetChoice { .. } => {}
             }
         }
@@ -782,11 +821,8 @@ mod tests {
     }
 
     fn live(table: &[(Existing, bool)]) -> Vec<(String, i64, Date, Option<Date>)> {
-        let mut v: Vec<_> = table
-            .iter()
-            .filter(|(_, c)| !c)
-            .map(|(e, _)| (e.key.provider_id.clone(), e.key.monthly_amount, e.start, e.end))
-            .collect();
+        let mut v: Vec<_> =
+            table.iter().filter(|(_, c)| !c).map(|(e, _)| (e.key.provider_id.clone(), e.key.monthly_amount, e.start, e.end)).collect();
         v.sort();
         v
     }
@@ -807,12 +843,10 @@ mod tests {
         let periods = [period("personal_care", "p1", "2026-01-01", None)];
         let mut t = vec![];
         run(&[grant("d1", "personal_care", 1320, "2026-01-01", None)], &periods, &mut t);
-        let changed = [grant("d1", "personal_care", 1320, "2026-01-01", Some("2026-03-31")), grant("d1", "personal_care", 1800, "2026-04-01", None)];
+        let changed =
+            [grant("d1", "personal_care", 1320, "2026-01-01", Some("2026-03-31")), grant("d1", "personal_care", 1800, "2026-04-01", None)];
         let ops = run(&changed, &periods, &mut t);
-        assert_eq!(
-            live(&t),
-            vec![("p1".into(), 1320, d("2026-01-01"), Some(d("2026-03-31"))), ("p1".into(), 1800, d("2026-04-01"), None)]
-        );
+        assert_eq!(live(&t), vec![("p1".into(), 1320, d("2026-01-01"), Some(d("2026-03-31"))), ("p1".into(), 1800, d("2026-04-01"), None)]);
         assert!(ops.iter().any(|o| matches!(o, Op::SetEnd { ended: true, reason: Some("decision_changed"), .. })));
         assert!(ops.iter().any(|o| matches!(o, Op::Create { previous_id: Some(p), .. } if p == "a1")));
         assert!(run(&changed, &periods, &mut t).is_empty());
@@ -854,7 +888,11 @@ mod tests {
     fn a_gap_filled_later_gets_a_new_segment() {
         let grants = [grant("d1", "personal_care", 600, "2026-01-01", None)];
         let mut t = vec![];
-        run(&grants, &[period("personal_care", "p1", "2026-01-01", Some("2026-01-31")), period("personal_care", "p1", "2026-03-01", None)], &mut t);
+        run(
+            &grants,
+            &[period("personal_care", "p1", "2026-01-01", Some("2026-01-31")), period("personal_care", "p1", "2026-03-01", None)],
+            &mut t,
+        );
         assert_eq!(live(&t).len(), 2);
         run(&grants, &[period("personal_care", "p1", "2026-01-01", None)], &mut t);
         // The first row is extended up to the second, which stays.

@@ -64,11 +64,14 @@ async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String,
     let c = page.chrome(state, "assignments-title");
     let today = state.today().to_string();
     let loaded = async {
-        let inbox = super::list(state, &who, &AssignmentFilter { unacknowledged: Some(true), limit: Some(500), ..Default::default() }).await?;
+        let inbox =
+            super::list(state, &who, &AssignmentFilter { unacknowledged: Some(true), limit: Some(500), ..Default::default() }).await?;
         // The most recently changed of the provider's live assignments; a provider with hundreds
         // of clients finds the rest through its client list, not on this page.
         let current: Vec<Assignment> = if is_provider {
-            let recent = super::list(state, &who, &AssignmentFilter { status: Some("acknowledged".into()), limit: Some(200), ..Default::default() }).await?;
+            let recent =
+                super::list(state, &who, &AssignmentFilter { status: Some("acknowledged".into()), limit: Some(200), ..Default::default() })
+                    .await?;
             recent.into_iter().filter(|a| a.end_date.as_ref().is_none_or(|e| e.as_str() >= today.as_str())).take(CURRENT_SHOWN).collect()
         } else {
             vec![]

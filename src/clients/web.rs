@@ -17,7 +17,10 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/clients", get(list_page)).route("/clients/new", get(new_page).post(register)).route("/clients/{id}", get(show_page))
+    Router::new()
+        .route("/clients", get(list_page))
+        .route("/clients/new", get(new_page).post(register))
+        .route("/clients/{id}", get(show_page))
 }
 
 /// Languages offered in the form; any other ISO 639-1 code can be typed via the API.
@@ -37,10 +40,10 @@ pub const LANGUAGES: &[(&str, &str)] = &[
     ("es", "Español"),
 ];
 
-fn municipal(state: &AppState, page: &Page) -> Result<crate::auth::Principal, Response> {
-    let who = page.require_user()?;
+fn municipal(state: &AppState, page: &Page) -> Result<crate::auth::Principal, Box<Response>> {
+    let who = page.require_user().map_err(Box::new)?;
     if !permits(who, Action::ManageClients) {
-        return Err(forbidden(state, page));
+        return Err(Box::new(forbidden(state, page)));
     }
     Ok(who.clone())
 }
@@ -62,7 +65,7 @@ struct Search {
 async fn list_page(State(state): State<AppState>, page: Page, Query(s): Query<Search>) -> Response {
     let who = match municipal(&state, &page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = s.q.unwrap_or_default().trim().to_string();
     let loaded = async {
@@ -122,7 +125,7 @@ struct NewPage {
 
 async fn new_page(State(state): State<AppState>, page: Page) -> Response {
     if let Err(r) = municipal(&state, &page) {
-        return r;
+        return *r;
     }
     let f = RegisterForm { preferred_language: "sv".into(), ..Default::default() };
     render(&NewPage { c: page.chrome(&state, "clients-new-title"), f, errors: FormErrors::default(), languages: LANGUAGES })
@@ -131,7 +134,7 @@ async fn new_page(State(state): State<AppState>, page: Page) -> Response {
 async fn register(State(state): State<AppState>, page: Page, Form(f): Form<RegisterForm>) -> Response {
     let who = match municipal(&state, &page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let new = NewClient {
         person_id: f.person_id.clone(),
@@ -144,8 +147,13 @@ async fn register(State(state): State<AppState>, page: Page, Form(f): Form<Regis
     };
     match super::create(&state, &new).await {
         Ok(client) => {
-            let event =
-                Event { action: AuditAction::Create, subject_type: "client", subject_id: &client.id, client_id: Some(&client.id), detail: "registered on the web".into() };
+            let event = Event {
+                action: AuditAction::Create,
+                subject_type: "client",
+                subject_id: &client.id,
+                client_id: Some(&client.id),
+                detail: "registered on the web".into(),
+            };
             if let Err(e) = audit::record(&state, &who, event).await {
                 return internal(&state, &page, e);
             }
@@ -212,7 +220,7 @@ pub async fn client_page(state: &AppState, page: &Page, id: &str, form: Option<D
 async fn render_client(state: &AppState, page: &Page, id: &str, form: Option<DecisionForm>, status: StatusCode, saved: &str) -> Response {
     let who = match municipal(state, page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let c = page.chrome(state, "clients-title");
     let loaded = async {
@@ -222,7 +230,12 @@ async fn render_client(state: &AppState, page: &Page, id: &str, form: Option<Dec
         let assignments = crate::assignments::list(state, &who, &filter).await?;
         let mut conn = state.db.pool.acquire().await?;
         let types = crate::setup::store::service_types(&mut conn).await?;
-        let area = crate::setup::store::areas(&mut conn).await?.into_iter().find(|a| a.code == client.area_code).map(|a| a.name).unwrap_or_default();
+        let area = crate::setup::store::areas(&mut conn)
+            .await?
+            .into_iter()
+            .find(|a| a.code == client.area_code)
+            .map(|a| a.name)
+            .unwrap_or_default();
         audit::record(
             state,
             &who,
@@ -245,7 +258,8 @@ async fn render_client(state: &AppState, page: &Page, id: &str, form: Option<Dec
                 .services
                 .iter()
                 .map(|s| {
-                    let mut txt = format!("{}: {}", service_name(&c.t, &types, &s.service_type), amount_text(&c.t, &s.amount_unit, s.monthly_amount));
+                    let mut txt =
+                        format!("{}: {}", service_name(&c.t, &types, &s.service_type), amount_text(&c.t, &s.amount_unit, s.monthly_amount));
                     if s.double_staffing {
                         txt.push_str(&format!(" ({})", c.t.get("decisions-double")));
                     }
@@ -266,7 +280,11 @@ async fn render_client(state: &AppState, page: &Page, id: &str, form: Option<Dec
             a,
         })
         .collect();
-    let language = LANGUAGES.iter().find(|(code, _)| *code == client.preferred_language).map(|(_, n)| n.to_string()).unwrap_or(client.preferred_language.clone());
+    let language = LANGUAGES
+        .iter()
+        .find(|(code, _)| *code == client.preferred_language)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or(client.preferred_language.clone());
     let form = form.unwrap_or_else(|| DecisionForm::blank(&c.t, &types));
     (status, render(&ShowPage { c, client, area_name, language, decisions, assignments, form, saved: saved.to_string() })).into_response()
 }

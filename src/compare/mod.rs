@@ -127,6 +127,20 @@ fn entry(p: PublicProfile, services_here: Vec<String>) -> Entry {
     }
 }
 
+/// The area of a postcode: a badly written or unknown postcode is a field error.
+pub async fn area_of(state: &AppState, postcode: &str) -> ApiResult<(Postcode, String, String)> {
+    let mut f = Fields::new();
+    let Some(pc) = f.parse("postcode", Postcode::parse_for(state.country(), postcode)) else {
+        return Err(ApiError::Invalid(f.into_vec()));
+    };
+    let mut conn = state.db.pool.acquire().await?;
+    let Some((code, _zone)) = crate::setup::store::area_for_postcode(&mut conn, &pc.to_string()).await? else {
+        return Err(ApiError::field("postcode", "unknown_postcode", format!("postcode {pc} is in none of the municipality's areas")));
+    };
+    let name = crate::setup::store::areas(&mut conn).await?.into_iter().find(|a| a.code == code).map(|a| a.name).unwrap_or_default();
+    Ok((pc, code, name))
+}
+
 /// The comparison for a postcode and services: an unknown postcode, a badly
 /// written one or no services are field errors (`postcode`, `services`).
 pub async fn compare(state: &AppState, r: &Request) -> ApiResult<Comparison> {

@@ -147,6 +147,8 @@ struct ComparePage {
     order: String,
     /// A postcode of the municipality, as an example in the help text.
     example: String,
+    /// The area of a postcode given without services yet.
+    area_name: Option<String>,
     errors: Vec<ShownError>,
     result: Option<ResultView>,
 }
@@ -185,7 +187,19 @@ async fn compare_page(State(state): State<AppState>, page: Page, RawQuery(raw): 
     };
     let r = request_of(&q);
     let asked = q.iter().any(|(k, _)| k == "postcode");
-    let (result, errors, status) = if asked {
+    // A postcode without services (a link from elsewhere) is not yet a
+    // question: check the postcode and ask for the services.
+    let mut area_name = None;
+    let (result, errors, status) = if asked && r.services.iter().all(|s| s.trim().is_empty()) {
+        match super::area_of(&state, &r.postcode).await {
+            Ok((_, _, name)) => {
+                area_name = Some(name);
+                (None, vec![], StatusCode::OK)
+            }
+            Err(ApiError::Internal(e)) => return internal(&state, &page, e),
+            Err(e) => (None, compare_errors(&c.t, &errors_of(&e)), e.status()),
+        }
+    } else if asked {
         match compare(&state, &r).await {
             Ok(cmp) => {
                 let query = query_of(&r, &cmp.seed);
@@ -211,6 +225,7 @@ async fn compare_page(State(state): State<AppState>, page: Page, RawQuery(raw): 
         speciality: r.speciality.clone().unwrap_or_default(),
         order: r.order.clone().filter(|o| o == "name").unwrap_or_else(|| "random".into()),
         example,
+        area_name,
         errors,
         result,
         c,

@@ -90,16 +90,28 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             let double = e.service_type == "personal_care" && main >= 40 * 60 && rng.gen_ratio(1, 6);
             let mut services = vec![ServiceGrant { service_type: e.service_type.clone(), monthly_amount: main, double_staffing: double }];
             if e.service_type == "personal_care" && has("service") && rng.gen_ratio(1, 2) {
-                services.push(ServiceGrant { service_type: "service".into(), monthly_amount: service_minutes(&mut rng), double_staffing: false });
+                services.push(ServiceGrant {
+                    service_type: "service".into(),
+                    monthly_amount: service_minutes(&mut rng),
+                    double_staffing: false,
+                });
             }
             if has("meals") && rng.gen_ratio(3, 10) {
-                services.push(ServiceGrant { service_type: "meals".into(), monthly_amount: rng.gen_range(4..9) * 5, double_staffing: false });
+                services.push(ServiceGrant {
+                    service_type: "meals".into(),
+                    monthly_amount: rng.gen_range(4..9) * 5,
+                    double_staffing: false,
+                });
             }
             if has("safety_alarm") && rng.gen_ratio(11, 20) {
                 services.push(ServiceGrant { service_type: "safety_alarm".into(), monthly_amount: 1, double_staffing: false });
             }
             if has("night_patrol") && main >= 60 * 60 && rng.gen_ratio(1, 4) {
-                services.push(ServiceGrant { service_type: "night_patrol".into(), monthly_amount: 30 * rng.gen_range(1..3), double_staffing: false });
+                services.push(ServiceGrant {
+                    service_type: "night_patrol".into(),
+                    monthly_amount: 30 * rng.gen_range(1..3),
+                    double_staffing: false,
+                });
             }
             let id = uuid::Uuid::now_v7().to_string();
             let decided_at = format!("{}T08:30:00Z", from.checked_sub(rng.gen_range(0..10).days())?);
@@ -123,13 +135,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .execute(&mut *tx)
             .await?;
             for s in &services {
-                sqlx::query("INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ($1, $2, $3, $4)")
-                    .bind(&version_id)
-                    .bind(&s.service_type)
-                    .bind(s.monthly_amount)
-                    .bind(crate::db::flag(s.double_staffing))
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&version_id)
+                .bind(&s.service_type)
+                .bind(s.monthly_amount)
+                .bind(crate::db::flag(s.double_staffing))
+                .execute(&mut *tx)
+                .await?;
             }
             // The assignment the client already has now carries the decision.
             sqlx::query(
@@ -152,10 +166,22 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 choice_id: None,
             }];
             if services.iter().any(|s| s.service_type == "service") && e.service_type != "service" {
-                periods.push(ProviderPeriod { service_group: "service".into(), provider_id: e.provider_id.clone(), from: e.start, to: None, choice_id: None });
+                periods.push(ProviderPeriod {
+                    service_group: "service".into(),
+                    provider_id: e.provider_id.clone(),
+                    from: e.start,
+                    to: None,
+                    choice_id: None,
+                });
             }
             if services.iter().any(|s| s.service_type == "meals") {
-                periods.push(ProviderPeriod { service_group: "meals".into(), provider_id: e.provider_id.clone(), from: e.start, to: None, choice_id: None });
+                periods.push(ProviderPeriod {
+                    service_group: "meals".into(),
+                    provider_id: e.provider_id.clone(),
+                    from: e.start,
+                    to: None,
+                    choice_id: None,
+                });
             }
             crate::assignments::sync_client(&mut tx, &e.client_id, &periods, now).await.map_err(api_err)?;
             decisions.push((id, e.client_id.clone(), from, main));
@@ -187,7 +213,11 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .iter()
             .map(|s| ServiceGrant {
                 service_type: s.service_type.clone(),
-                monthly_amount: if s.monthly_amount == *main && s.amount_unit == "minutes" { main + main / 4 / 15 * 15 + 60 } else { s.monthly_amount },
+                monthly_amount: if s.monthly_amount == *main && s.amount_unit == "minutes" {
+                    main + main / 4 / 15 * 15 + 60
+                } else {
+                    s.monthly_amount
+                },
                 double_staffing: s.double_staffing,
             })
             .collect();
@@ -238,11 +268,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             // A provider took it on only after four months.
             let mut tx = state.db.pool.begin().await?;
             let mut periods = crate::assignments::load_periods(&mut tx, client_id).await.map_err(api_err)?;
-            let provider: String = sqlx::query_scalar("SELECT provider_id FROM assignments WHERE client_id = $1 ORDER BY start_date LIMIT 1")
-                .bind(client_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            periods.push(ProviderPeriod { service_group: "escort".into(), provider_id: provider, from: from.checked_add(4.months())?, to: None, choice_id: None });
+            let provider: String =
+                sqlx::query_scalar("SELECT provider_id FROM assignments WHERE client_id = $1 ORDER BY start_date LIMIT 1")
+                    .bind(client_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            periods.push(ProviderPeriod {
+                service_group: "escort".into(),
+                provider_id: provider,
+                from: from.checked_add(4.months())?,
+                to: None,
+                choice_id: None,
+            });
             crate::assignments::sync_client(&mut tx, client_id, &periods, now).await.map_err(api_err)?;
             tx.commit().await?;
         }

@@ -246,17 +246,20 @@ async fn check_no_overlap(
     Ok(())
 }
 
-async fn insert_version(
-    conn: &mut AnyConnection,
-    id: &str,
-    decision_id: &str,
+/// A version about to be written.
+struct NewVersion<'a> {
+    id: &'a str,
+    decision_id: &'a str,
     version: i64,
-    dates: &Dates,
-    who: &Principal,
-    now: &str,
-    note: &str,
-    services: &[ServiceGrant],
-) -> ApiResult<()> {
+    dates: &'a Dates,
+    who: &'a Principal,
+    now: &'a str,
+    note: &'a str,
+    services: &'a [ServiceGrant],
+}
+
+async fn insert_version(conn: &mut AnyConnection, v: NewVersion<'_>) -> ApiResult<()> {
+    let NewVersion { id, decision_id, version, dates, who, now, note, services } = v;
     sqlx::query(
         "INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) \
          VALUES ($1, $2, $3, $4, $5, 'current', $6, $7, $8)",
@@ -314,7 +317,12 @@ pub async fn create(state: &AppState, who: &Principal, client_id: &str, d: &NewD
         .bind(&who.user_id)
         .execute(&mut *tx)
         .await?;
-    insert_version(&mut tx, &uuid::Uuid::now_v7().to_string(), &id, 1, &dates, who, &now, &d.note, &d.services).await?;
+    let version_id = uuid::Uuid::now_v7().to_string();
+    insert_version(
+        &mut tx,
+        NewVersion { id: &version_id, decision_id: &id, version: 1, dates: &dates, who, now: &now, note: &d.note, services: &d.services },
+    )
+    .await?;
     crate::assignments::resync_client(&mut tx, client_id, state.clock.now()).await?;
     tx.commit().await?;
     get(state, &id).await?.ok_or(ApiError::NotFound("decision"))
@@ -416,7 +424,20 @@ pub async fn change(state: &AppState, who: &Principal, decision_id: &str, c: &De
     if closed.rows_affected() != 1 {
         return Err(ApiError::conflict("version_conflict", "the decision was changed at the same time; read it again"));
     }
-    insert_version(&mut tx, &new_id, decision_id, cur.version + 1, &dates, who, &now, &c.note, &c.services).await?;
+    insert_version(
+        &mut tx,
+        NewVersion {
+            id: &new_id,
+            decision_id,
+            version: cur.version + 1,
+            dates: &dates,
+            who,
+            now: &now,
+            note: &c.note,
+            services: &c.services,
+        },
+    )
+    .await?;
     crate::assignments::resync_client(&mut tx, &client_id, state.clock.now()).await?;
     tx.commit().await?;
     get(state, decision_id).await?.ok_or(ApiError::NotFound("decision"))
@@ -696,13 +717,13 @@ mod tests {
         assert!(codes(&[grant("personal_care", 1320, true), grant("meals", 60, false), grant("safety_alarm", 1, false)]).is_empty());
         assert_eq!(codes(&[]), vec!["services:required"]);
         assert_eq!(codes(&[grant("personal_care", 0, false)]), vec!["services[0].monthly_amount:amount_out_of_range"]);
-        assert_eq!(codes(&[grant("personal_care", MAX_MINUTES_PER_MONTH + 1, false)]), vec!["services[0].monthly_amount:amount_out_of_range"]);
+        assert_eq!(
+            codes(&[grant("personal_care", MAX_MINUTES_PER_MONTH + 1, false)]),
+            vec!["services[0].monthly_amount:amount_out_of_range"]
+        );
         assert_eq!(codes(&[grant("safety_alarm", 2, false)]), vec!["services[0].monthly_amount:amount_out_of_range"]);
         assert_eq!(codes(&[grant("meals", 30, true)]), vec!["services[0].double_staffing:double_staffing_not_applicable"]);
         assert_eq!(codes(&[grant("sauna", 30, false)]), vec!["services[0].service_type:unknown_service_type"]);
-        assert_eq!(
-            codes(&[grant("meals", 30, false), grant("meals", 20, false)]),
-            vec!["services[1].service_type:duplicate_service"]
-        );
+        assert_eq!(codes(&[grant("meals", 30, false), grant("meals", 20, false)]), vec!["services[1].service_type:duplicate_service"]);
     }
 }

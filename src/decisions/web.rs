@@ -99,7 +99,11 @@ pub fn parse_hours(s: &str) -> Option<i64> {
     }
     let s = s.replace(',', ".");
     let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if whole.is_empty() || whole.len() > 5 || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit())
+    if whole.is_empty()
+        || whole.len() > 5
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
     {
         return None;
     }
@@ -177,7 +181,13 @@ impl DecisionForm {
     pub fn blank(t: &Tr, types: &[ServiceType]) -> DecisionForm {
         let rows = types
             .iter()
-            .map(|s| ServiceRow { code: s.code.clone(), name: service_name(t, types, &s.code), unit: s.unit.clone(), amount: String::new(), double: false })
+            .map(|s| ServiceRow {
+                code: s.code.clone(),
+                name: service_name(t, types, &s.code),
+                unit: s.unit.clone(),
+                amount: String::new(),
+                double: false,
+            })
             .collect();
         DecisionForm { rows, ..Default::default() }
     }
@@ -258,18 +268,23 @@ async fn types(state: &AppState) -> Result<Vec<ServiceType>, ApiError> {
     crate::setup::store::service_types(&mut c).await
 }
 
-fn manager(state: &AppState, page: &Page) -> Result<Principal, Response> {
-    let who = page.require_user()?;
+fn manager(state: &AppState, page: &Page) -> Result<Principal, Box<Response>> {
+    let who = page.require_user().map_err(Box::new)?;
     if !permits(who, Action::ManageDecisions) {
-        return Err(forbidden(state, page));
+        return Err(Box::new(forbidden(state, page)));
     }
     Ok(who.clone())
 }
 
-async fn create_decision(State(state): State<AppState>, page: Page, Path(client_id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn create_decision(
+    State(state): State<AppState>,
+    page: Page,
+    Path(client_id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let who = match manager(&state, &page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let t = page.chrome(&state, "decisions-title").t;
     let types = match types(&state).await {
@@ -351,7 +366,7 @@ async fn show_decision(
 ) -> Response {
     let who = match manager(state, page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let c = page.chrome(state, "decisions-title");
     let loaded = async {
@@ -362,7 +377,13 @@ async fn show_decision(
         audit::record(
             state,
             &who,
-            Event { action: AuditAction::Read, subject_type: "decision", subject_id: &d.id, client_id: Some(&d.client_id), detail: "decision page".into() },
+            Event {
+                action: AuditAction::Read,
+                subject_type: "decision",
+                subject_id: &d.id,
+                client_id: Some(&d.client_id),
+                detail: "decision page".into(),
+            },
         )
         .await?;
         Ok::<_, ApiError>(Some((d, client.map(|c| c.name).unwrap_or_default(), types)))
@@ -381,7 +402,8 @@ async fn show_decision(
                 .services
                 .iter()
                 .map(|s| {
-                    let mut txt = format!("{}: {}", service_name(&c.t, &types, &s.service_type), amount_text(&c.t, &s.amount_unit, s.monthly_amount));
+                    let mut txt =
+                        format!("{}: {}", service_name(&c.t, &types, &s.service_type), amount_text(&c.t, &s.amount_unit, s.monthly_amount));
                     if s.double_staffing {
                         txt.push_str(&format!(" ({})", c.t.get("decisions-double")));
                     }
@@ -394,13 +416,19 @@ async fn show_decision(
         .collect();
     let form = form.unwrap_or_else(|| DecisionForm::from_version(&c.t, &types, &d.current));
     let (end_date, end_reason, end_errors) = end.unwrap_or_default();
-    (status, render(&DecisionPage { c, d, client_name, versions, form, end_date, end_reason, end_errors, saved: saved.to_string() })).into_response()
+    (status, render(&DecisionPage { c, d, client_name, versions, form, end_date, end_reason, end_errors, saved: saved.to_string() }))
+        .into_response()
 }
 
-async fn change_decision(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn change_decision(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let who = match manager(&state, &page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let t = page.chrome(&state, "decisions-title").t;
     let types = match types(&state).await {
@@ -455,7 +483,7 @@ struct EndForm {
 async fn end_decision(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<EndForm>) -> Response {
     let who = match manager(&state, &page) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let t = page.chrome(&state, "decisions-title").t;
     match super::end(&state, &who, &id, &DecisionEnd { end_date: form.end_date.clone(), reason: form.reason.clone() }).await {
@@ -475,7 +503,8 @@ async fn end_decision(State(state): State<AppState>, page: Page, Path(id): Path<
         Err(ApiError::Internal(e)) => internal(&state, &page, e),
         Err(ApiError::NotFound(_)) => message_page(&state, &page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text"),
         Err(e) => {
-            let errs = form_errors(&t, &e, &|field| if field == "end_date" || field == "reason" { field.to_string() } else { "form".into() });
+            let errs =
+                form_errors(&t, &e, &|field| if field == "end_date" || field == "reason" { field.to_string() } else { "form".into() });
             show_decision(&state, &page, &id, None, Some((form.end_date, form.reason, errs)), "", e.status()).await
         }
     }

@@ -60,7 +60,10 @@ async fn a_decision_and_a_provider_make_assignments_and_a_second_sync_changes_no
         ]
     );
     let pc = &list[1];
-    assert_eq!((pc["decision_id"].as_str(), pc["double_staffing"].as_bool(), pc["amount_unit"].as_str()), (d["id"].as_str(), Some(true), Some("minutes")));
+    assert_eq!(
+        (pc["decision_id"].as_str(), pc["double_staffing"].as_bool(), pc["amount_unit"].as_str()),
+        (d["id"].as_str(), Some(true), Some("minutes"))
+    );
     assert_eq!(pc["provider_id"], w.provider_a.as_str());
     assert_eq!(pc["provider_name"], "Omsorg A AB");
     assert!(set_periods(&w.app, &w.client, &periods).await.is_empty(), "sync is idempotent");
@@ -80,7 +83,10 @@ async fn changes_to_the_decision_and_the_provider_move_the_assignments_on_the_ri
     let first = client_assignments(&w, &w.client).await[0]["id"].as_str().unwrap().to_string();
 
     // More hours from 1 April: the running assignment ends on 31 March, a new one continues it.
-    let (st, _) = w.app.post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-04-01", "services": [care(1800)]})).await;
+    let (st, _) = w
+        .app
+        .post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-04-01", "services": [care(1800)]}))
+        .await;
     assert_eq!(st, StatusCode::CREATED);
     let list = client_assignments(&w, &w.client).await;
     assert_eq!(
@@ -97,7 +103,10 @@ async fn changes_to_the_decision_and_the_provider_move_the_assignments_on_the_ri
     set_periods(
         &w.app,
         &w.client,
-        &[period("personal_care", &w.provider_a, "2026-01-01", Some("2026-03-23")), period("personal_care", &w.provider_b, "2026-03-24", None)],
+        &[
+            period("personal_care", &w.provider_a, "2026-01-01", Some("2026-03-23")),
+            period("personal_care", &w.provider_b, "2026-03-24", None),
+        ],
     )
     .await;
     let list = client_assignments(&w, &w.client).await;
@@ -106,7 +115,12 @@ async fn changes_to_the_decision_and_the_provider_move_the_assignments_on_the_ri
         .iter()
         .map(|a| {
             let who = if a["provider_id"] == w.provider_a.as_str() { "A" } else { "B" };
-            (s(who), a["monthly_amount"].as_i64().unwrap(), s(a["start_date"].as_str().unwrap()), a["end_date"].as_str().map(str::to_string))
+            (
+                s(who),
+                a["monthly_amount"].as_i64().unwrap(),
+                s(a["start_date"].as_str().unwrap()),
+                a["end_date"].as_str().map(str::to_string),
+            )
         })
         .collect();
     assert_eq!(
@@ -122,13 +136,17 @@ async fn changes_to_the_decision_and_the_provider_move_the_assignments_on_the_ri
     assert_eq!((cancelled[0]["notice"].as_str(), cancelled[0]["end_reason"].as_str()), (Some("cancelled"), Some("provider_changed")));
 
     // Ending the decision ends its assignments on the same day.
-    let (st, _) = w.app.post(&format!("/api/v1/decisions/{id}/end"), &w.officer, json!({"end_date": "2026-05-15", "reason": "Flyttat"})).await;
+    let (st, _) =
+        w.app.post(&format!("/api/v1/decisions/{id}/end"), &w.officer, json!({"end_date": "2026-05-15", "reason": "Flyttat"})).await;
     assert_eq!(st, StatusCode::OK);
     let list = client_assignments(&w, &w.client).await;
     let open: Vec<_> = list.iter().filter(|a| a["status"] != "cancelled" && a["end_date"].is_null()).collect();
     assert!(open.is_empty(), "{list:?}");
     let last = list.iter().find(|a| a["monthly_amount"] == 1800 && a["status"] != "cancelled").unwrap();
-    assert_eq!((last["end_date"].as_str(), last["notice"].as_str(), last["end_reason"].as_str()), (Some("2026-05-15"), Some("ended"), Some("decision_ended")));
+    assert_eq!(
+        (last["end_date"].as_str(), last["notice"].as_str(), last["end_reason"].as_str()),
+        (Some("2026-05-15"), Some("ended"), Some("decision_ended"))
+    );
 }
 
 #[tokio::test]
@@ -137,7 +155,9 @@ async fn a_provider_sees_only_its_own_assignments_and_acknowledges_them() {
     grant(&w, json!({"valid_from": "2026-03-01", "services": [care(600)]})).await;
     set_periods(&w.app, &w.client, &[period("personal_care", &w.provider_a, "2026-03-01", None)]).await;
     let other = w.app.create_client(&w.officer, PNR_B, "836 31").await;
-    w.app.post(&format!("/api/v1/clients/{other}/decisions"), &w.officer, json!({"valid_from": "2026-03-01", "services": [care(900)]})).await;
+    w.app
+        .post(&format!("/api/v1/clients/{other}/decisions"), &w.officer, json!({"valid_from": "2026-03-01", "services": [care(900)]}))
+        .await;
     set_periods(&w.app, &other, &[period("personal_care", &w.provider_b, "2026-03-01", None)]).await;
 
     let a = w.app.token("prov_a").await;
@@ -192,7 +212,10 @@ async fn a_provider_sees_only_its_own_assignments_and_acknowledges_them() {
     let (_, inbox) = w.app.get("/api/v1/assignments/inbox", &a).await;
     let inbox = inbox.as_array().unwrap();
     assert_eq!(inbox.len(), 1);
-    assert_eq!((inbox[0]["notice"].as_str(), inbox[0]["revision"].as_i64(), inbox[0]["status"].as_str()), (Some("ended"), Some(2), Some("pending")));
+    assert_eq!(
+        (inbox[0]["notice"].as_str(), inbox[0]["revision"].as_i64(), inbox[0]["status"].as_str()),
+        (Some("ended"), Some(2), Some("pending"))
+    );
     let (st, _) = w.app.post(&format!("/api/v1/assignments/{id}/acknowledge"), &a, json!({"revision": 1})).await;
     assert_eq!(st, StatusCode::CONFLICT);
 }
@@ -213,21 +236,29 @@ async fn protected_identity_is_shown_only_to_the_municipality_the_client_and_the
     let client = c["id"].as_str().unwrap().to_string();
     w.app.add_user("skyddad", Role::Citizen, None, Some(&client)).await;
     // A had the client until 28 February (still readable for late reports); B has it now.
-    w.app.post(&format!("/api/v1/clients/{client}/decisions"), &w.officer, json!({"valid_from": "2026-01-01", "services": [care(600)]})).await;
+    w.app
+        .post(&format!("/api/v1/clients/{client}/decisions"), &w.officer, json!({"valid_from": "2026-01-01", "services": [care(600)]}))
+        .await;
     set_periods(
         &w.app,
         &client,
-        &[period("personal_care", &w.provider_a, "2026-01-01", Some("2026-02-28")), period("personal_care", &w.provider_b, "2026-03-01", None)],
+        &[
+            period("personal_care", &w.provider_a, "2026-01-01", Some("2026-02-28")),
+            period("personal_care", &w.provider_b, "2026-03-01", None),
+        ],
     )
     .await;
 
     let a = w.app.token("prov_a").await;
     let b = w.app.token("prov_b").await;
     let citizen = w.app.token("skyddad").await;
-    for (who, token, visible) in [("officer", &w.officer, true), ("admin", &w.admin, true), ("citizen", &citizen, true), ("B", &b, true), ("A", &a, false)] {
+    for (who, token, visible) in
+        [("officer", &w.officer, true), ("admin", &w.admin, true), ("citizen", &citizen, true), ("B", &b, true), ("A", &a, false)]
+    {
         let (st, body) = w.app.get(&format!("/api/v1/clients/{client}"), token).await;
         assert_eq!(st, StatusCode::OK, "{who}: {body}");
-        let (name, address, postcode) = (body["name"].as_str().unwrap(), body["address"].as_str().unwrap(), body["postcode"].as_str().unwrap());
+        let (name, address, postcode) =
+            (body["name"].as_str().unwrap(), body["address"].as_str().unwrap(), body["postcode"].as_str().unwrap());
         if visible {
             assert_eq!((name, address, postcode), ("Skyddad Person", "Hemlig väg 1", "831 30"), "{who}");
         } else {
@@ -247,7 +278,14 @@ async fn protected_identity_is_shown_only_to_the_municipality_the_client_and_the
     w.app.clock.set("2026-08-01T09:00:00Z".parse().unwrap());
     let (officer, b) = (w.app.token("officer").await, w.app.token("prov_b").await);
     let (_, ds) = w.app.get(&format!("/api/v1/clients/{client}/decisions"), &officer).await;
-    let (st, _) = w.app.post(&format!("/api/v1/decisions/{}/end", ds[0]["id"].as_str().unwrap()), &officer, json!({"end_date": "2026-07-31", "reason": "x"})).await;
+    let (st, _) = w
+        .app
+        .post(
+            &format!("/api/v1/decisions/{}/end", ds[0]["id"].as_str().unwrap()),
+            &officer,
+            json!({"end_date": "2026-07-31", "reason": "x"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     let (st, body) = w.app.get(&format!("/api/v1/clients/{client}"), &b).await;
     assert_eq!((st, body["name"].as_str()), (StatusCode::OK, Some("***")));
@@ -265,11 +303,16 @@ async fn a_provider_whose_assignment_ended_sees_a_protected_client_masked_in_its
         )
         .await;
     let client = c["id"].as_str().unwrap().to_string();
-    w.app.post(&format!("/api/v1/clients/{client}/decisions"), &w.officer, json!({"valid_from": "2026-01-01", "services": [care(600)]})).await;
+    w.app
+        .post(&format!("/api/v1/clients/{client}/decisions"), &w.officer, json!({"valid_from": "2026-01-01", "services": [care(600)]}))
+        .await;
     set_periods(
         &w.app,
         &client,
-        &[period("personal_care", &w.provider_a, "2026-01-01", Some("2026-02-28")), period("personal_care", &w.provider_b, "2026-03-01", None)],
+        &[
+            period("personal_care", &w.provider_a, "2026-01-01", Some("2026-02-28")),
+            period("personal_care", &w.provider_b, "2026-03-01", None),
+        ],
     )
     .await;
     for (user, provider, name) in [("prov_a", &w.provider_a, "***"), ("prov_b", &w.provider_b, "Skyddad Person")] {
@@ -290,16 +333,21 @@ async fn a_service_outside_free_choice_goes_to_the_municipal_unit_without_a_choi
     }));
     let (st, body) = w.app.call(reqwest::Method::PUT, "/api/v1/setup", Some(&w.admin), Some(setup)).await;
     assert_eq!(st, StatusCode::OK, "{body}");
-    let (st, m) = w.app.post("/api/v1/providers", &w.admin, json!({"name": "Kommunens hemtjänst", "org_nr": "212000-2411", "ownership": "municipal"})).await;
+    let (st, m) = w
+        .app
+        .post("/api/v1/providers", &w.admin, json!({"name": "Kommunens hemtjänst", "org_nr": "212000-2411", "ownership": "municipal"}))
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{m}");
-    let (st, d) = grant(
-        &w,
-        json!({"valid_from": "2026-03-01", "services": [care(600), {"service_type": "safety_alarm", "monthly_amount": 1}]}),
-    )
-    .await;
+    let (st, d) =
+        grant(&w, json!({"valid_from": "2026-03-01", "services": [care(600), {"service_type": "safety_alarm", "monthly_amount": 1}]}))
+            .await;
     assert_eq!(st, StatusCode::CREATED, "{d}");
     let list = client_assignments(&w, &w.client).await;
-    assert_eq!(summary(&list), vec![(s("safety_alarm"), 1, s("2026-03-01"), None, s("pending"), s("new"))], "personal care waits for a choice");
+    assert_eq!(
+        summary(&list),
+        vec![(s("safety_alarm"), 1, s("2026-03-01"), None, s("pending"), s("new"))],
+        "personal care waits for a choice"
+    );
     assert_eq!((list[0]["provider_id"].as_str(), list[0]["amount_unit"].as_str()), (m["id"].as_str(), Some("months")));
     // A choice for personal care leaves the alarm where it is.
     set_periods(&w.app, &w.client, &[period("personal_care", &w.provider_a, "2026-03-05", None)]).await;
@@ -323,9 +371,11 @@ async fn the_provider_acknowledges_in_its_inbox_page() {
     let (_, list) = w.app.get("/api/v1/assignments/inbox", &a).await;
     let id = list[0]["id"].as_str().unwrap();
     // B cannot acknowledge A's assignment from the web either.
-    let (st, _, _) = crate::decisions::page(&w.app, &format!("/provider/assignments/{id}/acknowledge"), &b, Some(&[("revision", "1")])).await;
+    let (st, _, _) =
+        crate::decisions::page(&w.app, &format!("/provider/assignments/{id}/acknowledge"), &b, Some(&[("revision", "1")])).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _, location) = crate::decisions::page(&w.app, &format!("/provider/assignments/{id}/acknowledge"), &a, Some(&[("revision", "1")])).await;
+    let (st, _, location) =
+        crate::decisions::page(&w.app, &format!("/provider/assignments/{id}/acknowledge"), &a, Some(&[("revision", "1")])).await;
     assert_eq!((st, location.as_str()), (StatusCode::SEE_OTHER, "/provider/assignments?acked=1"));
     let (_, html, _) = crate::decisions::page(&w.app, "/provider/assignments?acked=1", &a, None).await;
     assert!(html.contains("Uppdraget är kvitterat") && html.contains("Inga nya händelser"), "{html}");

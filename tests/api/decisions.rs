@@ -68,7 +68,10 @@ pub fn care(minutes: i64) -> Value {
 }
 
 fn codes(body: &Value) -> Vec<String> {
-    body["errors"].as_array().map(|a| a.iter().map(|e| format!("{}:{}", e["field"].as_str().unwrap(), e["code"].as_str().unwrap())).collect()).unwrap_or_default()
+    body["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| format!("{}:{}", e["field"].as_str().unwrap(), e["code"].as_str().unwrap())).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -93,7 +96,10 @@ async fn a_case_officer_grants_services_and_reads_them_back() {
     let meals = services.iter().find(|s| s["service_type"] == "meals").unwrap();
     assert_eq!(meals["amount_unit"], "portions");
     let care = services.iter().find(|s| s["service_type"] == "personal_care").unwrap();
-    assert_eq!((care["monthly_amount"].as_i64(), care["amount_unit"].as_str(), care["double_staffing"].as_bool()), (Some(1320), Some("minutes"), Some(true)));
+    assert_eq!(
+        (care["monthly_amount"].as_i64(), care["amount_unit"].as_str(), care["double_staffing"].as_bool()),
+        (Some(1320), Some("minutes"), Some(true))
+    );
 
     let (s, list) = w.app.get(&format!("/api/v1/clients/{}/decisions", w.client), &w.officer).await;
     assert_eq!(s, StatusCode::OK);
@@ -145,7 +151,10 @@ async fn bad_decisions_are_refused_with_every_field_named() {
     assert_eq!((s, codes(&b)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["services:required".to_string()]));
     let (s, b) = grant(&w, json!({"valid_from": "2026-03-01"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    let (s, b) = w.app.post("/api/v1/clients/no-such-client/decisions", &w.officer, json!({"valid_from": "2026-03-01", "services": [care(60)]})).await;
+    let (s, b) = w
+        .app
+        .post("/api/v1/clients/no-such-client/decisions", &w.officer, json!({"valid_from": "2026-03-01", "services": [care(60)]}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 }
 
@@ -192,7 +201,11 @@ async fn a_change_is_a_new_version_and_the_old_one_ends_the_day_before() {
     let id = d["id"].as_str().unwrap();
     let (s, d2) = w
         .app
-        .post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-04-01", "services": [care(1800)], "expected_version": 1}))
+        .post(
+            &format!("/api/v1/decisions/{id}/versions"),
+            &w.officer,
+            json!({"valid_from": "2026-04-01", "services": [care(1800)], "expected_version": 1}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{d2}");
     assert_eq!(d2["id"], id, "the decision keeps its id");
@@ -204,19 +217,33 @@ async fn a_change_is_a_new_version_and_the_old_one_ends_the_day_before() {
     assert_eq!(v1["services"][0]["monthly_amount"], 1320, "history keeps what was granted");
 
     // A correction from the current version's own first day supersedes it.
-    let (s, d3) = w.app.post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-04-01", "services": [care(1700)]})).await;
+    let (s, d3) = w
+        .app
+        .post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-04-01", "services": [care(1700)]}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{d3}");
-    let states: Vec<(i64, String)> =
-        d3["versions"].as_array().unwrap().iter().map(|v| (v["version"].as_i64().unwrap(), v["state"].as_str().unwrap().to_string())).collect();
+    let states: Vec<(i64, String)> = d3["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_i64().unwrap(), v["state"].as_str().unwrap().to_string()))
+        .collect();
     assert_eq!(states, vec![(3, "current".into()), (2, "superseded".into()), (1, "replaced".into())]);
 
     // A change made against an old version, or before the current version, is refused.
     let (s, b) = w
         .app
-        .post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-05-01", "services": [care(60)], "expected_version": 2}))
+        .post(
+            &format!("/api/v1/decisions/{id}/versions"),
+            &w.officer,
+            json!({"valid_from": "2026-05-01", "services": [care(60)], "expected_version": 2}),
+        )
         .await;
     assert_eq!((s, b["code"].as_str()), (StatusCode::CONFLICT, Some("version_conflict")));
-    let (s, b) = w.app.post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-03-01", "services": [care(60)]})).await;
+    let (s, b) = w
+        .app
+        .post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-03-01", "services": [care(60)]}))
+        .await;
     assert_eq!((s, codes(&b)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["valid_from:change_before_current_version".to_string()]));
 }
 
@@ -261,7 +288,10 @@ async fn a_service_cannot_be_granted_twice_for_the_same_days() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     // Extending the first decision into the second one's months is refused too.
     let id = first["id"].as_str().unwrap();
-    let (s, b) = w.app.post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-05-01", "services": [care(700)]})).await;
+    let (s, b) = w
+        .app
+        .post(&format!("/api/v1/decisions/{id}/versions"), &w.officer, json!({"valid_from": "2026-05-01", "services": [care(700)]}))
+        .await;
     assert_eq!((s, b["code"].as_str()), (StatusCode::CONFLICT, Some("service_already_granted")), "{b}");
 }
 
@@ -306,8 +336,10 @@ async fn the_ivo_report_lists_decisions_not_executed_within_three_months() {
     set_periods(&w.app, &c2, &[period("personal_care", &w.provider_a, "2025-12-01", None)]).await;
     // Started 1 November, executed late on 1 March.
     let c3 = w.app.create_client(&w.officer, PNR_C, "834 31").await;
-    let (_, late) =
-        w.app.post(&format!("/api/v1/clients/{c3}/decisions"), &w.officer, json!({"valid_from": "2025-11-01", "services": [care(600)]})).await;
+    let (_, late) = w
+        .app
+        .post(&format!("/api/v1/clients/{c3}/decisions"), &w.officer, json!({"valid_from": "2025-11-01", "services": [care(600)]}))
+        .await;
     set_periods(&w.app, &c3, &[period("personal_care", &w.provider_b, "2026-03-01", None)]).await;
     // Recent: not yet three months.
     let c4 = w.app.create_client(&w.officer, "19450303-3336", "831 30").await;
@@ -321,7 +353,10 @@ async fn the_ivo_report_lists_decisions_not_executed_within_three_months() {
     assert!(ids.contains(&waiting["id"].as_str().unwrap()));
     assert!(ids.contains(&late["id"].as_str().unwrap()));
     let w_row = rows.iter().find(|r| r["decision_id"] == waiting["id"]).unwrap();
-    assert_eq!((w_row["deadline"].as_str(), w_row["executed_on"].as_str(), w_row["days_waiting"].as_i64()), (Some("2026-02-01"), None, Some(129)));
+    assert_eq!(
+        (w_row["deadline"].as_str(), w_row["executed_on"].as_str(), w_row["days_waiting"].as_i64()),
+        (Some("2026-02-01"), None, Some(129))
+    );
     assert_eq!(w_row["services"], json!(["personal_care"]));
     let l_row = rows.iter().find(|r| r["decision_id"] == late["id"]).unwrap();
     assert_eq!((l_row["executed_on"].as_str(), l_row["days_waiting"].as_i64()), (Some("2026-03-01"), Some(120)));
@@ -366,7 +401,12 @@ trait DemoToken {
 impl DemoToken for TestApp {
     async fn token_for_demo(&self, username: &str) -> String {
         let (status, body) = self
-            .call(reqwest::Method::POST, "/api/v1/auth/token", None, Some(json!({"username": username, "password": valfri::demo::DEMO_PASSWORD})))
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"username": username, "password": valfri::demo::DEMO_PASSWORD})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_string()
@@ -394,7 +434,8 @@ async fn a_case_officer_registers_a_client_and_a_decision_on_the_web() {
     assert!(html.contains(r#"<html lang="sv">"#) && html.contains(r#"for="person_id""#), "{html}");
 
     // Bad input: the form comes back with each error next to its field.
-    let bad = [("person_id", "19121212-1213"), ("name", ""), ("address", "Storgatan 2"), ("postcode", "999 99"), ("preferred_language", "sv")];
+    let bad =
+        [("person_id", "19121212-1213"), ("name", ""), ("address", "Storgatan 2"), ("postcode", "999 99"), ("preferred_language", "sv")];
     let (s, html, _) = page(&w.app, "/clients/new", &w.officer, Some(&bad)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     for id in ["person_id", "name", "postcode"] {
@@ -403,7 +444,14 @@ async fn a_case_officer_registers_a_client_and_a_decision_on_the_web() {
     assert!(html.contains("Kontrollsiffran stämmer inte"), "{html}");
     assert!(html.contains(r#"value="Storgatan 2""#), "what was typed is kept");
 
-    let good = [("person_id", PNR_C), ("name", "Greta Jämtlund"), ("address", "Storgatan 2"), ("postcode", "831 30"), ("preferred_language", "fi"), ("protected_identity", "1")];
+    let good = [
+        ("person_id", PNR_C),
+        ("name", "Greta Jämtlund"),
+        ("address", "Storgatan 2"),
+        ("postcode", "831 30"),
+        ("preferred_language", "fi"),
+        ("protected_identity", "1"),
+    ];
     let (s, _, location) = page(&w.app, "/clients/new", &w.officer, Some(&good)).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let client_path = location.split('?').next().unwrap().to_string();
@@ -427,7 +475,14 @@ async fn a_case_officer_registers_a_client_and_a_decision_on_the_web() {
         &w.app,
         &format!("/clients/{id}/decisions"),
         &w.officer,
-        Some(&[("valid_from", "2026-03-01"), ("valid_to", ""), ("amount_personal_care", "22,5"), ("double_personal_care", "on"), ("amount_meals", "30"), ("note", "")]),
+        Some(&[
+            ("valid_from", "2026-03-01"),
+            ("valid_to", ""),
+            ("amount_personal_care", "22,5"),
+            ("double_personal_care", "on"),
+            ("amount_meals", "30"),
+            ("note", ""),
+        ]),
     )
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER, "{location}");
@@ -451,10 +506,12 @@ async fn a_case_officer_registers_a_client_and_a_decision_on_the_web() {
     )
     .await;
     assert_eq!(s, StatusCode::SEE_OTHER);
-    let (s, html, _) = page(&w.app, &format!("/decisions/{did}/end"), &w.officer, Some(&[("end_date", "2026-01-01"), ("reason", "x")])).await;
+    let (s, html, _) =
+        page(&w.app, &format!("/decisions/{did}/end"), &w.officer, Some(&[("end_date", "2026-01-01"), ("reason", "x")])).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains(r#"id="end_date-error""#));
-    let (s, _, _) = page(&w.app, &format!("/decisions/{did}/end"), &w.officer, Some(&[("end_date", "2026-06-30"), ("reason", "Flyttar")])).await;
+    let (s, _, _) =
+        page(&w.app, &format!("/decisions/{did}/end"), &w.officer, Some(&[("end_date", "2026-06-30"), ("reason", "Flyttar")])).await;
     assert_eq!(s, StatusCode::SEE_OTHER);
     let (_, d) = w.app.get(&format!("/api/v1/decisions/{did}"), &w.officer).await;
     assert_eq!((d["current"]["version"].as_i64(), d["end_date"].as_str()), (Some(2), Some("2026-06-30")));
@@ -475,7 +532,9 @@ async fn providers_and_citizens_do_not_get_the_case_officer_pages() {
         let (s, _, _) = page(&w.app, path, &prov, None).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
     }
-    let (s, _, _) = page(&w.app, &format!("/clients/{}/decisions", w.client), &prov, Some(&[("valid_from", "2026-03-01"), ("amount_meals", "3")])).await;
+    let (s, _, _) =
+        page(&w.app, &format!("/clients/{}/decisions", w.client), &prov, Some(&[("valid_from", "2026-03-01"), ("amount_meals", "3")]))
+            .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let res = w.app.http.get(format!("{}/clients", w.app.url)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "not signed in: to the sign-in page");

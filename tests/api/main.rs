@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod bench_smoke;
 mod foundation;
 mod compare;
 mod contracts;

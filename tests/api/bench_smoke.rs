@@ -1,0 +1,74 @@
+//! The benchmark's pipeline at a tiny scale, so `scripts/bench` cannot rot:
+//! generate a month (master data into the database, visits as provider CSV
+//! files), import every file through the real import path, settle the month
+//! through the real settlement path. Timings are not asserted here.
+
+use crate::common::spawn_app;
+use valfri::bench::{bulk, visits, Plan, Spec};
+use valfri::visits::import::{Actor, Options, Source};
+
+#[tokio::test]
+async fn generate_import_and_settle_a_small_month() {
+    let app = spawn_app().await;
+    // After the month, as when a month is settled.
+    app.clock.set("2026-05-05T09:00:00Z".parse().unwrap());
+    let spec = Spec::small(50, 4);
+    let plan = Plan::new(&spec);
+    let written = bulk::write_database(&app.state.db, &plan).await.unwrap();
+    assert!(written.total() > 200, "{:?}", written.tables);
+    app.state.reload_municipality().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let stats = visits::write_csv_dir(&plan, dir.path()).unwrap();
+    assert!(stats.visits > 2_000, "{stats:?}");
+
+    let mut rows = 0;
+    let mut accepted = 0;
+    let mut rejected = 0;
+    let mut files = Vec::new();
+    for (p, prov) in plan.providers.iter().enumerate() {
+        let path = visits::provider_file(&plan, dir.path(), p as u32);
+        if !path.exists() {
+            continue;
+        }
+        let opts = || Options {
+            provider_id: prov.id.clone(),
+            source: Source::Csv,
+            file_name: "bench.csv".into(),
+            all_or_nothing: false,
+            actor: Actor { user_id: None, username: "bench".into(), role: "provider".into(), any_client: false },
+        };
+        let report = valfri::visits::csvfile::import(&app.state, opts(), std::fs::File::open(&path).unwrap()).await.unwrap();
+        // Every rejection is a row naming a client the provider never had.
+        for r in &report.rejections {
+            assert_eq!((r.field.as_str(), r.code.as_str()), ("client", "unknown_client"), "{r:?}");
+        }
+        rows += report.rows;
+        accepted += report.accepted();
+        rejected += report.rejected_rows;
+        files.push((path, opts()));
+    }
+    assert_eq!(rows, stats.visits);
+    assert_eq!(accepted + rejected, rows);
+    assert!(rejected <= stats.unknown_client, "{rejected} rejected, {stats:?}");
+
+    // Re-importing a file changes nothing.
+    let (path, opts) = files.swap_remove(0);
+    let again = valfri::visits::csvfile::import(&app.state, opts, std::fs::File::open(&path).unwrap()).await.unwrap();
+    assert_eq!((again.new, again.replaced), (0, 0), "{again:?}");
+
+    let month = spec.month;
+    let run = valfri::settlement::run_month(&app.state.db, month, "bench", "2026-05-05T09:00:00Z", false).await.unwrap();
+    assert_eq!(run.visits, accepted, "every stored visit of the month is read");
+    assert_eq!(run.providers, plan.providers.len());
+    assert!(run.total_ore > 0, "{run:?}");
+    let (lines, flags): (i64, i64) = sqlx::query_as("SELECT SUM(line_count), SUM(flag_count) FROM settlements WHERE month = $1")
+        .bind(month.to_string())
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(lines > 100, "{lines} lines");
+    // The month has late cancellations, excess time and visits outside an
+    // assignment, so the engine must flag something.
+    assert!(flags > 0, "{flags} flags");
+}
