@@ -691,11 +691,11 @@ fn record_doc(doc: &Path, spec: &Spec, r: &RunResult, table: &str, command_line:
     }
     block.push_str(".\n\n");
     block.push_str(table);
-    block.push_str(&format!("{end}\n"));
+    block.push_str(&end);
     let text = std::fs::read_to_string(doc).unwrap_or_default();
     let new = match (text.find(&begin), text.find(&end)) {
-        (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a], block, &text[b + end.len()..].trim_start_matches('\n')),
-        _ => format!("{}\n{block}", text.trim_end()),
+        (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a], block, &text[b + end.len()..]),
+        _ => format!("{}\n\n{block}\n", text.trim_end()),
     };
     std::fs::write(doc, new)?;
     Ok(())

@@ -311,6 +311,7 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     let (engines, batches) =
         worker.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("settling thread: {e}")))?.map_err(engine_error)?;
     read_result?;
+    let stream_done = started.elapsed();
     let settle_started = Instant::now();
 
     // Finish each profile and merge per provider.
@@ -348,6 +349,7 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     let settle_time = settle_started.elapsed();
 
     // Name the flagged visits.
+    let resolve_started = Instant::now();
     let names = resolve_visits(&mut tx, &data, &raw_flags, &first_ext, &month_text, &provider_ids, &service_codes).await?;
     for (p, flags) in raw_flags.into_iter().enumerate() {
         providers[p].flags = flags
@@ -359,7 +361,16 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
             .collect();
     }
     tx.commit().await?;
-    let _ = load_context;
+    if std::env::var_os("VALFRI_SETTLE_TRACE").is_some() {
+        eprintln!(
+            "settle {month}: context {:?}, stream {:?}, finish {:?}, resolve {:?} ({} flagged visits)",
+            load_context,
+            stream_done - load_context,
+            settle_time,
+            resolve_started.elapsed(),
+            names.len()
+        );
+    }
     Ok(Computed { data, providers, visits: visits_read, load_time: started.elapsed() - settle_time, settle_time })
 }
 

@@ -8,6 +8,7 @@ use super::compute::{Computed, ProviderResult};
 use super::{Adjustment, Flag, Line, NewAdjustment, Settlement};
 use crate::error::{ApiError, ApiResult, Fields};
 use sqlx::{AnyConnection, Row};
+use std::time::{Duration, Instant};
 use valfri_core::compensation::{FlagCode, FlagDetail};
 use valfri_core::Month;
 
@@ -288,8 +289,13 @@ async fn insert_flags(c: &mut AnyConnection, settlement_id: &str, flags: &[Flag]
 pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
     let month = computed.data.month.to_string();
     let mut report = SaveReport::default();
+    let trace = std::env::var_os("VALFRI_SETTLE_TRACE").is_some();
+    let (mut t_rows, mut t_head, mut t_insert, mut t_commit) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for (p, result) in computed.data.providers.iter().zip(&computed.providers) {
+        let t0 = Instant::now();
         let (lines, flags) = rows_of(computed, result);
+        t_rows += t0.elapsed();
+        let t0 = Instant::now();
         let no_rate = result.flags.iter().filter(|f| f.flag.code == FlagCode::NoRate).count() as i64;
         let vat_bp = result.vat_bp.map(i64::from);
         let mut tx = db.pool.begin().await?;
@@ -344,6 +350,8 @@ pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) 
             report.unchanged.push(p.id.clone());
             continue;
         }
+        t_head += t0.elapsed();
+        let t0 = Instant::now();
         if !inserted {
             sqlx::query("DELETE FROM settlement_lines WHERE settlement_id = $1").bind(&id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM settlement_flags WHERE settlement_id = $1").bind(&id).execute(&mut *tx).await?;
@@ -372,8 +380,14 @@ pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) 
         .bind(&id)
         .execute(&mut *tx)
         .await?;
+        t_insert += t0.elapsed();
+        let t0 = Instant::now();
         tx.commit().await?;
+        t_commit += t0.elapsed();
         report.written.push(p.id.clone());
+    }
+    if trace {
+        eprintln!("store: rows {t_rows:?}, head {t_head:?}, insert {t_insert:?}, commit {t_commit:?}");
     }
     Ok(report)
 }

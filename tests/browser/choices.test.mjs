@@ -22,7 +22,7 @@ describe('the citizen chooses a provider', { timeout: 300_000 }, () => {
   before(async () => {
     valfri = await startValfri({ demo: true });
     browser = await launchBrowser();
-    const context = await browser.newContext({ locale: 'sv-SE', javaScriptEnabled: false });
+    const context = await browser.newContext({ locale: 'sv-SE' });
     page = await context.newPage();
   }, { timeout: 180_000 });
 
@@ -65,6 +65,8 @@ describe('the citizen chooses a provider', { timeout: 300_000 }, () => {
 
   test('the citizen chooses another provider, without JavaScript', async () => {
     await page.goto(`${valfri.url}/my/choose`);
+    // Nothing to run: the form is plain HTML (axe needs JavaScript on, so it stays on).
+    assert.equal(await page.locator('script').count(), 0, 'the choose page has scripts');
     // The first form with a provider that is not already the citizen's choice.
     const forms = page.locator('form:has(input[name="provider_id"])');
     const n = await forms.count();
@@ -115,5 +117,30 @@ describe('the citizen chooses a provider', { timeout: 300_000 }, () => {
       assert.equal(await page.locator('html').getAttribute('lang'), 'en', path);
       await checkA11y(page);
     }
+  });
+
+  test('a case officer works the re-choice tasks and chooses on a client\'s behalf', async () => {
+    await signIn(page, valfri.url, 'handlaggare', 'valfri-demo');
+    const res = await page.goto(`${valfri.url}/tasks?lang=sv`);
+    assert.equal(res?.status(), 200);
+    const rows = page.locator('tbody tr');
+    assert.ok((await rows.count()) >= 1, 'the demo has open re-choice tasks');
+    await checkA11y(page);
+    const client = rows.first().locator('a[href$="/choose"]');
+    await Promise.all([page.waitForNavigation(), client.click()]);
+    assert.match(new URL(page.url()).pathname, /^\/clients\/[^/]+\/choose$/);
+    await checkA11y(page);
+    // Submitting without picking (the browser's own check switched off) names the problem next to the group.
+    const form = page.locator('form:has(input[name="provider_id"])').first();
+    await form.evaluate((f) => f.querySelectorAll('input[type="radio"]').forEach((e) => {
+      e.removeAttribute('required');
+      e.checked = false;
+    }));
+    await Promise.all([page.waitForNavigation(), form.locator('button[type="submit"]').click()]);
+    const alert = page.getByRole('alert');
+    assert.match(await alert.first().innerText(), /Välj en utförare i listan först/);
+    const describedBy = await page.locator('fieldset[aria-describedby^="err-"]').first().getAttribute('aria-describedby');
+    assert.ok(describedBy, 'the error is not linked to the radio group');
+    await checkA11y(page);
   });
 });
