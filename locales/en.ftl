@@ -670,6 +670,7 @@ contracts-error-unknown_area = No such area.
 contracts-error-unknown_service_type = No such service.
 contracts-error-no_conditions = The choice system has no published conditions.
 contracts-error-invalid_multipart = The upload was interrupted. Try again.
+contracts-nav = Contracts
 
 ## compare
 compare-title = Compare providers
@@ -757,6 +758,7 @@ compare-language-el = Greek
 compare-language-et = Estonian
 compare-language-yi = Yiddish
 compare-choose-services = The postcode is in { $area }. Now choose the services you need.
+compare-nav = Compare providers
 
 ## visits
 visits-nav = Time reports

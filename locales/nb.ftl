@@ -778,6 +778,7 @@ contracts-error-unknown_area = Området finnes ikke.
 contracts-error-unknown_service_type = Tjenesten finnes ikke.
 contracts-error-no_conditions = Brukervalgsordningen har ingen publisert kravspesifikasjon.
 contracts-error-invalid_multipart = Opplastingen ble avbrutt. Prøv igjen.
+contracts-nav = Avtaler
 
 ## compare
 compare-title = Sammenlign leverandører
@@ -865,3 +866,4 @@ compare-language-el = gresk
 compare-language-et = estisk
 compare-language-yi = jiddisk
 compare-choose-services = Postnummeret hører til { $area }. Velg nå tjenestene du trenger.
+compare-nav = Sammenlign leverandører

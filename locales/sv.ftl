@@ -670,6 +670,7 @@ contracts-error-unknown_area = Området finns inte.
 contracts-error-unknown_service_type = Insatsen finns inte.
 contracts-error-no_conditions = Valfrihetssystemet har inget publicerat förfrågningsunderlag.
 contracts-error-invalid_multipart = Uppladdningen avbröts. Försök igen.
+contracts-nav = Avtal
 
 ## compare
 compare-title = Jämför utförare
@@ -757,6 +758,7 @@ compare-language-el = grekiska
 compare-language-et = estniska
 compare-language-yi = jiddisch
 compare-choose-services = Postnumret hör till { $area }. Välj nu de insatser du behöver.
+compare-nav = Jämför utförare
 
 ## visits
 visits-nav = Besöksrapporter

@@ -36,6 +36,11 @@ pub async fn granted_types(c: &mut AnyConnection, client_id: &str, on: Date) -> 
     Ok(types)
 }
 
+/// (service type, granted amount per month) of the client on `on`.
+pub async fn granted(c: &mut AnyConnection, client_id: &str, on: Date) -> ApiResult<Vec<(String, i64)>> {
+    Ok(crate::decisions::granted_on(c, client_id, on).await?.into_iter().map(|g| (g.service_type, g.monthly_amount)).collect())
+}
+
 pub async fn sync(c: &mut AnyConnection, client_id: &str, periods: &[Period], now: jiff::Timestamp) -> ApiResult<()> {
     crate::assignments::sync_client(c, client_id, periods, now).await.map(|_| ())
 }

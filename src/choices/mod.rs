@@ -729,7 +729,8 @@ pub async fn pick_default(
         "lou_share" => {
             let holders = share_holders(&mut c, &ctx.choice_system_id, on, &eligible).await?;
             let market = market_minutes(&mut c, &ctx.choice_system_id, on).await?;
-            if let Some(p) = rules::lou_share(&holders, market) {
+            let incoming = incoming_minutes(&mut c, &client.id, ctx, on).await?;
+            if let Some(p) = rules::lou_share(&holders, market, incoming) {
                 return Ok(DefaultPick { provider_id: p.into(), rule: "lou_share".into(), rotation: None });
             }
         }
@@ -796,6 +797,18 @@ pub async fn provider_minutes(c: &mut AnyConnection, system: &str, on: Date) -> 
     rows.iter()
         .map(|r| Ok((col(r, "provider_id")?, r.try_get::<Option<i64>, _>("minutes").map_err(anyhow::Error::from)?.unwrap_or(0))))
         .collect()
+}
+
+/// The granted minutes per month the client brings to this group's
+/// provider (hourly services only), counted in the market by the LOU rule.
+async fn incoming_minutes(c: &mut AnyConnection, client_id: &str, ctx: &GroupContext, on: Date) -> ApiResult<i64> {
+    let hourly: Vec<String> = sqlx::query_scalar("SELECT code FROM service_types WHERE unit = 'hour'").fetch_all(&mut *c).await?;
+    Ok(deps::granted(c, client_id, on)
+        .await?
+        .into_iter()
+        .filter(|(t, _)| ctx.service_types.contains(t) && hourly.contains(t))
+        .map(|(_, m)| m)
+        .sum())
 }
 
 async fn market_minutes(c: &mut AnyConnection, system: &str, on: Date) -> ApiResult<i64> {

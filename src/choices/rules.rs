@@ -41,16 +41,18 @@ pub struct ShareHolder {
 }
 
 /// The LOU share rule (Borlänge): the eligible contracted provider furthest
-/// below its target share of all granted hours in the choice system
-/// (`market_minutes`, every provider's, the municipal unit's included), i.e.
-/// the largest `target/1000 - current/market`, compared exactly in integers
-/// (both sides times 1000 × market). Only a provider strictly below its
-/// target qualifies; None means everyone is at or above target and the
-/// caller falls back to the municipal unit. Ties go to the larger target,
-/// then the smaller id, so the outcome never depends on row order. With no
-/// hours at all yet, the largest target wins.
-pub fn lou_share(holders: &[ShareHolder], market_minutes: i64) -> Option<&str> {
-    let market = i128::from(market_minutes.max(0));
+/// below its target share of all granted hours in the choice system once
+/// the incoming client's hours are counted: the largest
+/// `target/1000 × (market + incoming) − current`, in minutes, compared
+/// exactly in integers. `market_minutes` is every provider's, the municipal
+/// unit's included. Counting the incoming hours keeps each provider within
+/// one client of its share (see the property test). Only a provider
+/// strictly below its target qualifies; None means everyone is at or above
+/// target and the caller falls back to the municipal unit. Ties go to the
+/// larger target, then the smaller id, so the outcome never depends on row
+/// order. With no hours at all, the largest target wins.
+pub fn lou_share(holders: &[ShareHolder], market_minutes: i64, incoming_minutes: i64) -> Option<&str> {
+    let market = i128::from(market_minutes.max(0)) + i128::from(incoming_minutes.max(0));
     let deficit = |h: &ShareHolder| -> i128 {
         if market == 0 {
             i128::from(h.target_permille)
@@ -218,14 +220,14 @@ mod tests {
             let minutes = hours * 60;
             for _ in 0..n {
                 let market: i64 = holders.iter().map(|h| h.current_minutes).sum();
-                let pick = lou_share(&holders, market).unwrap_or("p0").to_string();
+                let pick = lou_share(&holders, market, minutes).unwrap_or("p0").to_string();
                 let h = holders.iter_mut().find(|h| h.provider_id == pick).expect("picked from the list");
                 h.current_minutes += minutes;
             }
             let total: i64 = holders.iter().map(|h| h.current_minutes).sum();
             for h in &holders {
                 let want = h.target_permille as f64 / 1000.0 * total as f64;
-                prop_assert!((h.current_minutes as f64 - want).abs() <= minutes as f64 + 1e-6,
+                prop_assert!((h.current_minutes as f64 - want).abs() < minutes as f64,
                     "{} got {} want {}", h.provider_id, h.current_minutes, want);
             }
         }
@@ -235,22 +237,26 @@ mod tests {
     fn lou_share_picks_the_furthest_below_target() {
         let h =
             |id: &str, t: i64, c: i64, e: bool| ShareHolder { provider_id: id.into(), target_permille: t, current_minutes: c, eligible: e };
-        // Market of 1000 h: municipal 700 ‰ with 600 h, A 150 ‰ with 300 h, B 150 ‰ with 100 h: B is furthest below.
-        let holders = vec![h("kommun", 700, 600 * 60, true), h("a", 150, 300 * 60, true), h("b", 150, 100 * 60, true)];
-        assert_eq!(lou_share(&holders, 1000 * 60), Some("b"));
-        // B closed for new clients: the municipal unit (70 % target, 60 % actual) is next; A is above target.
-        let holders = vec![h("kommun", 700, 600 * 60, true), h("a", 150, 300 * 60, true), h("b", 150, 100 * 60, false)];
-        assert_eq!(lou_share(&holders, 1000 * 60), Some("kommun"));
+        // A market of 1000 h: municipal 700 ‰ with 690 h (10 h below), A 150 ‰ with 220 h (above), B 150 ‰ with 90 h (60 h below).
+        let holders = vec![h("kommun", 700, 690 * 60, true), h("a", 150, 220 * 60, true), h("b", 150, 90 * 60, true)];
+        assert_eq!(lou_share(&holders, 1000 * 60, 0), Some("b"));
+        // B closed for new clients: the municipal unit is next.
+        let holders = vec![h("kommun", 700, 690 * 60, true), h("a", 150, 220 * 60, true), h("b", 150, 90 * 60, false)];
+        assert_eq!(lou_share(&holders, 1000 * 60, 0), Some("kommun"));
+        // The incoming client's 100 h count: 70 % of 1100 h is 770 h, 80 h more than the municipal unit has,
+        // while B is 75 h below its 165 h.
+        let holders = vec![h("kommun", 700, 690 * 60, true), h("a", 150, 220 * 60, true), h("b", 150, 90 * 60, true)];
+        assert_eq!(lou_share(&holders, 1000 * 60, 100 * 60), Some("kommun"));
         // Only private shares; everyone at or above target: no one (the caller uses the municipal unit).
         let holders = vec![h("a", 150, 150 * 60, true), h("b", 150, 200 * 60, true)];
-        assert_eq!(lou_share(&holders, 1000 * 60), None);
+        assert_eq!(lou_share(&holders, 1000 * 60, 0), None);
         // No hours at all: the largest target.
         let holders = vec![h("a", 150, 0, true), h("kommun", 700, 0, true)];
-        assert_eq!(lou_share(&holders, 0), Some("kommun"));
+        assert_eq!(lou_share(&holders, 0, 0), Some("kommun"));
         // A provider without a share is never picked.
-        assert_eq!(lou_share(&[h("x", 0, 0, true)], 0), None);
+        assert_eq!(lou_share(&[h("x", 0, 0, true)], 0, 0), None);
         // Ties: equal deficit and target go to the smaller id.
-        assert_eq!(lou_share(&[h("b", 500, 0, true), h("a", 500, 0, true)], 0), Some("a"));
+        assert_eq!(lou_share(&[h("b", 500, 0, true), h("a", 500, 0, true)], 0, 0), Some("a"));
     }
 
     #[test]
@@ -277,7 +283,12 @@ mod tests {
         // c from the 24th at the latest (the pending date), b's row is cancelled.
         assert_eq!(
             plan_choice(today, 14, &tl, "c"),
-            Plan::Start { from: date(2026, 3, 24), cancel: vec!["2".into()], end: Some(("1".into(), date(2026, 3, 23))), first: false }
+            Plan::Start { from: date(2026, 3, 24), cancel: vec!["2".into()], end: None, first: false }
+        );
+        // With a shorter notice period c comes sooner, and a's row ends earlier.
+        assert_eq!(
+            plan_choice(today, 7, &tl, "c"),
+            Plan::Start { from: date(2026, 3, 19), cancel: vec!["2".into()], end: Some(("1".into(), date(2026, 3, 18))), first: false }
         );
         // Back to a: the switch is taken back.
         assert_eq!(plan_choice(today, 14, &tl, "a"), Plan::StayWithCurrent { cancel: "2".into(), reopen: "1".into() });
@@ -294,7 +305,7 @@ mod tests {
         // Choosing b before the hand-over date: b starts on that date, not after 14 days.
         assert_eq!(
             plan_choice(today, 14, &tl, "b"),
-            Plan::Start { from: date(2026, 3, 15), cancel: vec!["2".into()], end: Some(("1".into(), date(2026, 3, 14))), first: false }
+            Plan::Start { from: date(2026, 3, 15), cancel: vec!["2".into()], end: None, first: false }
         );
     }
 

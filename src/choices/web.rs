@@ -190,8 +190,9 @@ fn group_views(
                     facts.push(tr(t, state, "choices-speaks", &[("languages", &langs.join(", "))]));
                 }
                 let is_head = head.as_deref() == Some(p.provider_id.as_str());
-                // The current provider stays selectable while a switch is pending, to take it back.
-                let selectable = p.eligible || (current_id.as_deref() == Some(p.provider_id.as_str()) && o.pending.is_some());
+                // The client's own choice is shown (selected) even if it is now full, and the
+                // current provider stays selectable while a switch is pending, to take it back.
+                let selectable = p.eligible || is_head || (current_id.as_deref() == Some(p.provider_id.as_str()) && o.pending.is_some());
                 let view = OptionView {
                     id: p.provider_id.clone(),
                     name: if is_head { tr(t, state, "choices-your-choice", &[("provider", &p.name)]) } else { p.name.clone() },
