@@ -671,6 +671,20 @@ contracts-error-unknown_service_type = No such service.
 contracts-error-no_conditions = The choice system has no published conditions.
 contracts-error-invalid_multipart = The upload was interrupted. Try again.
 contracts-nav = Contracts
+contracts-handed-over = { $n } clients will choose again; the case officers have a task for each.
+contracts-coverage-change = Change areas and services
+contracts-coverage-help = Clients affected keep you up to the day before and then choose again; the case officers get a task for each.
+contracts-remove-areas = Withdraw from areas
+contracts-remove-services = Withdraw from services
+contracts-add-areas = Add areas
+contracts-add-services = Add services
+contracts-coverage-submit = Save the change
+contracts-done-coverage = The contract's coverage has changed.
+contracts-event-coverage = Coverage
+contracts-error-notice_required = The change can apply from tomorrow at the earliest.
+contracts-error-not_covered = The contract does not cover that.
+contracts-error-already_covered = The contract already covers that.
+contracts-error-coverage_changed = The coverage changed at the same time. Reload the page.
 
 ## compare
 compare-title = Compare providers

@@ -779,6 +779,20 @@ contracts-error-unknown_service_type = Tjenesten finnes ikke.
 contracts-error-no_conditions = Brukervalgsordningen har ingen publisert kravspesifikasjon.
 contracts-error-invalid_multipart = Opplastingen ble avbrutt. Prøv igjen.
 contracts-nav = Avtaler
+contracts-handed-over = { $n } brukere skal velge på nytt, og saksbehandlerne har fått en oppgave for hver.
+contracts-coverage-change = Endre områder og tjenester
+contracts-coverage-help = Brukere som berøres, beholder dere til og med dagen før og velger så på nytt; saksbehandlerne får en oppgave for hver.
+contracts-remove-areas = Trekk dere fra områder
+contracts-remove-services = Trekk dere fra tjenester
+contracts-add-areas = Legg til områder
+contracts-add-services = Legg til tjenester
+contracts-coverage-submit = Lagre endringen
+contracts-done-coverage = Avtalens omfang er endret.
+contracts-event-coverage = Omfang
+contracts-error-notice_required = Endringen kan gjelde tidligst fra i morgen.
+contracts-error-not_covered = Avtalen omfatter ikke det.
+contracts-error-already_covered = Avtalen omfatter allerede det.
+contracts-error-coverage_changed = Omfanget ble endret samtidig. Last inn siden på nytt.
 
 ## compare
 compare-title = Sammenlign leverandører

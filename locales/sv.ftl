@@ -671,6 +671,20 @@ contracts-error-unknown_service_type = Insatsen finns inte.
 contracts-error-no_conditions = Valfrihetssystemet har inget publicerat förfrågningsunderlag.
 contracts-error-invalid_multipart = Uppladdningen avbröts. Försök igen.
 contracts-nav = Avtal
+contracts-handed-over = { $n } brukare får välja på nytt och har fått en uppgift hos handläggarna.
+contracts-coverage-change = Ändra områden och insatser
+contracts-coverage-help = Brukare som berörs behåller er till och med dagen före och får sedan välja på nytt; handläggarna får en uppgift för var och en.
+contracts-remove-areas = Sluta i områden
+contracts-remove-services = Sluta med insatser
+contracts-add-areas = Lägg till områden
+contracts-add-services = Lägg till insatser
+contracts-coverage-submit = Spara ändringen
+contracts-done-coverage = Avtalets omfattning är ändrad.
+contracts-event-coverage = Omfattning
+contracts-error-notice_required = Ändringen kan gälla tidigast från i morgon.
+contracts-error-not_covered = Avtalet omfattar inte det.
+contracts-error-already_covered = Avtalet omfattar redan det.
+contracts-error-coverage_changed = Omfattningen ändrades samtidigt. Ladda om sidan.
 
 ## compare
 compare-title = Jämför utförare

@@ -364,6 +364,8 @@ async fn create(state: &AppState) -> anyhow::Result<()> {
     crate::choices::demo::seed(state).await?;
     // Last month's and this month's time reports for the assignments, with a few flagged.
     crate::visits::demo::seed(state).await?;
+    // Last month settled and approved, this month's drafts (after the visits).
+    crate::settlement::demo::seed(state).await?;
     Ok(())
 }
 

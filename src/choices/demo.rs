@@ -117,6 +117,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                 from: super::parse_date(&current.valid_from).map_err(api_err)?,
                 to: None,
                 hand_over: false,
+                default: false,
             }],
         );
         let eligible = super::eligible_providers(state, &ctx, &client.area_code, on).await.map_err(api_err)?;

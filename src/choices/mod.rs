@@ -313,7 +313,7 @@ pub async fn load_timeline(c: &mut AnyConnection, client_id: &str, group: &str) 
         None => (None, None),
     };
     let rows = sqlx::query(
-        "SELECT id, provider_id, valid_from, valid_to, reason FROM choices \
+        "SELECT id, provider_id, valid_from, valid_to, reason, kind FROM choices \
          WHERE client_id = $1 AND service_group = $2 AND status = 'active' ORDER BY valid_from",
     )
     .bind(client_id)
@@ -329,6 +329,7 @@ pub async fn load_timeline(c: &mut AnyConnection, client_id: &str, group: &str) 
                 from: parse_date(&col(r, "valid_from")?)?,
                 to: opt(r, "valid_to")?.map(|t| parse_date(&t)).transpose()?,
                 hand_over: col(r, "reason")? == "hand_over",
+                default: col(r, "kind")? == "default",
             })
         })
         .collect::<ApiResult<_>>()?;
@@ -657,10 +658,14 @@ pub async fn choose(state: &AppState, actor: &Actor, client_id: &str, group: &st
         Plan::Refuse(code) => return Err(ApiError::rule(code, rule_detail(code))),
         Plan::StayWithCurrent { .. } => "switch",
         Plan::Start { from, first, .. } => {
-            if let Err(code) = eligibility(state, provider_id, &ctx, &client.area_code, *from).await? {
-                return Err(ApiError::rule(code, rule_detail(code)));
+            // Choosing the provider one already has by default is no new client for it.
+            let same = timeline.head().is_some_and(|h| h.provider_id == provider_id);
+            if !same {
+                if let Err(code) = eligibility(state, provider_id, &ctx, &client.area_code, *from).await? {
+                    return Err(ApiError::rule(code, rule_detail(code)));
+                }
             }
-            if *first {
+            if *first || same {
                 "choice"
             } else {
                 "switch"

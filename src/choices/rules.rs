@@ -78,6 +78,8 @@ pub struct Segment {
     pub to: Option<Date>,
     /// The row was a default because the provider left (a hand-over).
     pub hand_over: bool,
+    /// The row is a default (the client did not choose it).
+    pub default: bool,
 }
 
 impl Segment {
@@ -117,7 +119,12 @@ pub fn takes_effect(today: Date, notice_days: i64, timeline: &[Segment]) -> Date
 pub fn plan_choice(today: Date, notice_days: i64, timeline: &[Segment], provider: &str) -> Plan {
     let head = timeline.iter().max_by_key(|s| s.from);
     let current = timeline.iter().find(|s| s.covers(today));
-    if head.is_some_and(|h| h.provider_id == provider) {
+    if let Some(h) = head.filter(|h| h.provider_id == provider) {
+        // Choosing the provider one was given by default makes it one's own
+        // choice (it counts as an active choice), from today or its start.
+        if h.default {
+            return plan_start(timeline, h.from.max(today), false);
+        }
         return Plan::Refuse("already_chosen");
     }
     if let (Some(head), Some(cur)) = (head, current) {
@@ -155,7 +162,7 @@ mod tests {
     }
 
     fn seg(id: &str, p: &str, from: Date, to: Option<Date>) -> Segment {
-        Segment { id: id.into(), provider_id: p.into(), from, to, hand_over: false }
+        Segment { id: id.into(), provider_id: p.into(), from, to, hand_over: false, default: false }
     }
 
     #[test]
@@ -306,6 +313,25 @@ mod tests {
         assert_eq!(
             plan_choice(today, 14, &tl, "b"),
             Plan::Start { from: date(2026, 3, 15), cancel: vec!["2".into()], end: None, first: false }
+        );
+    }
+
+    #[test]
+    fn choosing_the_default_provider_makes_it_a_choice_without_notice() {
+        let today = date(2026, 3, 10);
+        let mut given = seg("1", "kommun", date(2026, 2, 1), None);
+        given.default = true;
+        assert_eq!(
+            plan_choice(today, 14, &[given.clone()], "kommun"),
+            Plan::Start { from: today, cancel: vec![], end: Some(("1".into(), date(2026, 3, 9))), first: false }
+        );
+        // A default still to come (after a hand-over) is replaced on its own date.
+        let old = seg("0", "a", date(2026, 1, 1), Some(date(2026, 3, 31)));
+        given.from = date(2026, 4, 1);
+        given.hand_over = true;
+        assert_eq!(
+            plan_choice(today, 14, &[old, given], "kommun"),
+            Plan::Start { from: date(2026, 4, 1), cancel: vec!["1".into()], end: None, first: false }
         );
     }
 

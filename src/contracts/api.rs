@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(post_transition))
         .routes(routes!(post_capacity))
         .routes(routes!(post_intake))
+        .routes(routes!(post_coverage))
         .routes(routes!(list_area_closures, create_area_closure))
         .routes(routes!(reopen_area_closure))
         .routes(routes!(get_eligibility))
@@ -183,14 +184,14 @@ async fn approve_contract(
 /// Moves a contract through its status machine (admin): `under_review`,
 /// `rejected`, `active`, `paused`, `terminated` (with `date`, the last day).
 #[utoipa::path(post, path = "/contracts/{id}/transitions", tag = "contracts", params(("id" = String, Path)), request_body = TransitionInput,
-    responses((status = 200, body = Contract), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "invalid_transition, status_changed"), (status = 422, body = Problem)))]
+    responses((status = 200, body = Outcome, description = "the contract; for a termination also the clients handed over to a new choice"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "invalid_transition, status_changed"), (status = 422, body = Problem)))]
 async fn post_transition(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
     ApiJson(t): ApiJson<TransitionInput>,
-) -> ApiResult<Json<Contract>> {
+) -> ApiResult<Json<Outcome>> {
     Ok(Json(transition(&state, &who, &id, &t).await?))
 }
 
@@ -218,6 +219,20 @@ async fn post_intake(
     ApiJson(i): ApiJson<IntakeInput>,
 ) -> ApiResult<(StatusCode, Json<IntakeVersion>)> {
     Ok((StatusCode::CREATED, Json(set_intake(&state, &who, &id, &i).await?)))
+}
+
+/// Withdraws the contract from areas or services from a date (the provider
+/// itself, with notice, or admin; admin may also add). The clients affected
+/// keep the provider until the day before and are handed over to a new choice.
+#[utoipa::path(post, path = "/contracts/{id}/coverage", tag = "contracts", params(("id" = String, Path)), request_body = CoverageChange,
+    responses((status = 200, body = Outcome), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn post_coverage(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(c): ApiJson<CoverageChange>,
+) -> ApiResult<Json<Outcome>> {
+    Ok(Json(change_coverage(&state, &who, &id, &c).await?))
 }
 
 /// Areas (or services in areas) closed to private providers for new clients.

@@ -1117,9 +1117,21 @@ pub fn capacity_text(c: &Capacity) -> String {
     }
 }
 
+/// A change that may hand clients over to a new choice: the contract after
+/// it, and the clients handed over (empty unless terminated or narrowed).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub contract: Contract,
+    pub handed_over: Vec<crate::choices::AffectedClient>,
+}
+
 /// Every status change but approval: start the review, reject, activate,
-/// pause, resume, terminate.
-pub async fn transition(state: &AppState, who: &Principal, contract_id: &str, t: &TransitionInput) -> ApiResult<Contract> {
+/// pause, resume, terminate. Terminating hands the provider's clients in
+/// this contract's services over to a new choice from the day after the
+/// last day (the choice module moves them to the default provider on that
+/// date unless they choose before, and opens a re-choice task for each).
+pub async fn transition(state: &AppState, who: &Principal, contract_id: &str, t: &TransitionInput) -> ApiResult<Outcome> {
     require(who, Action::DecideContracts)?;
     let Some(to) = Status::parse(&t.to) else {
         return Err(ApiError::field("to", "not_allowed", "one of under_review, rejected, active, paused, terminated"));
@@ -1205,7 +1217,52 @@ pub async fn transition(state: &AppState, who: &Principal, contract_id: &str, t:
     };
     record_event(&mut tx, state, who, contract_id, "status", (Some(from), Some(to)), &detail, reason).await?;
     tx.commit().await?;
-    load(state, contract_id).await?.ok_or(ApiError::NotFound("contract"))
+    let handed_over = match (to, end) {
+        (Status::Terminated, Some(last)) => hand_over_termination(state, who, &contract, last).await?,
+        _ => Vec::new(),
+    };
+    let contract = load(state, contract_id).await?.ok_or(ApiError::NotFound("contract"))?;
+    Ok(Outcome { contract, handed_over })
+}
+
+/// After a termination has committed: the clients in the contract's services
+/// choose again from the day after `last`. When the provider keeps another
+/// contract in force, only this contract's services are handed over.
+async fn hand_over_termination(
+    state: &AppState,
+    who: &Principal,
+    contract: &Contract,
+    last: Date,
+) -> ApiResult<Vec<crate::choices::AffectedClient>> {
+    use crate::choices::{HandOverReason, HandOverScope};
+    let first_day = last.checked_add(1.day()).map_err(anyhow::Error::from)?;
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM contracts WHERE provider_id = $1 AND id <> $2 AND status IN ('approved', 'active', 'paused')",
+    )
+    .bind(&contract.provider_id)
+    .bind(&contract.id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    let services: Vec<Option<String>> = if others == 0 {
+        vec![None]
+    } else {
+        let mut v: Vec<String> = contract.services.iter().map(|c| c.code.clone()).collect();
+        v.sort();
+        v.dedup();
+        v.into_iter().map(Some).collect()
+    };
+    let mut out = Vec::new();
+    for service_type in services {
+        let scope = HandOverScope {
+            provider_id: contract.provider_id.clone(),
+            area_code: None,
+            service_type,
+            effective_date: first_day,
+            reason: HandOverReason::ProviderTerminated,
+        };
+        out.extend(crate::choices::hand_over(state, who, &scope).await?.affected);
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- in force
@@ -1301,6 +1358,170 @@ pub async fn set_intake(state: &AppState, who: &Principal, contract_id: &str, in
     record_event(&mut tx, state, who, contract_id, "intake", (None, None), &detail, reason).await?;
     tx.commit().await?;
     Ok(IntakeVersion { valid_from: from, open: input.open, reason: reason.into(), recorded_at: now, recorded_by: who.username.clone() })
+}
+
+// ---------------------------------------------------------------- coverage
+
+/// Narrow (or, by admin, widen) what a contract covers from a date.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct CoverageChange {
+    /// The first day of the new coverage. A provider gives notice: tomorrow at the earliest.
+    pub from: String,
+    #[serde(default)]
+    pub remove_areas: Vec<String>,
+    #[serde(default)]
+    pub remove_services: Vec<String>,
+    /// Admin only: a wider contract is a decision of the municipality.
+    #[serde(default)]
+    pub add_areas: Vec<String>,
+    #[serde(default)]
+    pub add_services: Vec<String>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A provider withdraws from areas or services (or admin changes the
+/// coverage) from a date. The clients affected keep the provider until the
+/// day before and get a re-choice task (see `choices::hand_over`).
+pub async fn change_coverage(state: &AppState, who: &Principal, contract_id: &str, ch: &CoverageChange) -> ApiResult<Outcome> {
+    let contract = get(state, who, contract_id).await?;
+    if !may_manage_intake(who, &contract.provider_id) {
+        return Err(ApiError::Forbidden("change another provider's contract"));
+    }
+    let is_provider = matches!(who.kind, PrincipalKind::Provider { .. });
+    let mut f = Fields::new();
+    let from = parse_date(&mut f, "from", &ch.from);
+    let today = state.today();
+    if let Some(d) = from {
+        if is_provider && d <= today {
+            f.push(
+                "from",
+                "notice_required",
+                "a provider withdraws from tomorrow at the earliest; its clients must be able to choose again",
+            );
+        }
+        if contract.start_date.as_ref().is_some_and(|s| d.to_string() < *s) {
+            f.push("from", "before_start", "the change cannot start before the contract");
+        }
+    }
+    if is_provider && !(ch.add_areas.is_empty() && ch.add_services.is_empty()) {
+        f.push("add_areas", "not_allowed", "a wider contract is decided by the municipality");
+    }
+    if ch.remove_areas.is_empty() && ch.remove_services.is_empty() && ch.add_areas.is_empty() && ch.add_services.is_empty() {
+        f.push("remove_areas", "required", "say what changes");
+    }
+    check_text(&mut f, "reason", &ch.reason, 2000);
+    let on = from.map(|d| d.to_string()).unwrap_or_default();
+    let covered_services = Contract::covered(&contract.services, &on);
+    let covered_areas = Contract::covered(&contract.areas, &on);
+    let mut conn = state.db.pool.acquire().await?;
+    let cs = choice_system(&mut conn, &contract.choice_system_id).await?.ok_or(ApiError::NotFound("choice system"))?;
+    drop(conn);
+    for (field, list, covered) in
+        [("remove_areas", &ch.remove_areas, &covered_areas), ("remove_services", &ch.remove_services, &covered_services)]
+    {
+        for (n, code) in list.iter().enumerate() {
+            if !covered.contains(code) {
+                f.push(&format!("{field}[{n}]"), "not_covered", format!("the contract does not cover {code} on {on}"));
+            }
+        }
+    }
+    for (field, list, covered, allowed) in
+        [("add_areas", &ch.add_areas, &covered_areas, &cs.areas), ("add_services", &ch.add_services, &covered_services, &cs.services)]
+    {
+        for (n, code) in list.iter().enumerate() {
+            if !allowed.contains(code) {
+                f.push(&format!("{field}[{n}]"), "not_in_choice_system", format!("{code} is not part of the choice system"));
+            } else if covered.contains(code) {
+                f.push(&format!("{field}[{n}]"), "already_covered", format!("the contract already covers {code}"));
+            }
+        }
+    }
+    f.finish()?;
+    if !contract.status.in_force() {
+        return Err(ApiError::conflict("contract_not_in_force", "only a contract in force can change its coverage"));
+    }
+    let Some(from) = from else { return Err(ApiError::Internal(anyhow::anyhow!("date missing after validation"))) };
+    let last = from.checked_sub(1.day()).map_err(anyhow::Error::from)?.to_string();
+    let mut tx = state.db.pool.begin().await?;
+    for (table, col, list) in
+        [("contract_areas", "area_code", &ch.remove_areas), ("contract_services", "service_type", &ch.remove_services)]
+    {
+        for code in list {
+            let done = sqlx::query(&format!(
+                "UPDATE {table} SET valid_to = $1 WHERE contract_id = $2 AND {col} = $3 AND valid_from <= $1                  AND (valid_to IS NULL OR valid_to > $1)"
+            ))
+            .bind(&last)
+            .bind(contract_id)
+            .bind(code)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(ApiError::conflict("coverage_changed", format!("the coverage of {code} changed meanwhile; reload")));
+            }
+        }
+    }
+    for (table, col, list) in [("contract_areas", "area_code", &ch.add_areas), ("contract_services", "service_type", &ch.add_services)] {
+        for code in list {
+            sqlx::query(&format!("INSERT INTO {table} (contract_id, {col}, valid_from) VALUES ($1, $2, $3)"))
+                .bind(contract_id)
+                .bind(code)
+                .bind(from.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    ApiError::Conflict { .. } => ApiError::conflict("already_covered", format!("{code} is already covered from {from}")),
+                    other => other,
+                })?;
+        }
+    }
+    let mut parts = Vec::new();
+    for (label, list) in [
+        ("areas withdrawn", &ch.remove_areas),
+        ("services withdrawn", &ch.remove_services),
+        ("areas added", &ch.add_areas),
+        ("services added", &ch.add_services),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{label}: {}", list.join(", ")));
+        }
+    }
+    record_event(
+        &mut tx,
+        state,
+        who,
+        contract_id,
+        "coverage",
+        (None, None),
+        &format!("from {from}: {}", parts.join("; ")),
+        ch.reason.trim(),
+    )
+    .await?;
+    tx.commit().await?;
+    use crate::choices::{HandOverReason, HandOverScope};
+    let mut handed_over = Vec::new();
+    for area in &ch.remove_areas {
+        let scope = HandOverScope {
+            provider_id: contract.provider_id.clone(),
+            area_code: Some(area.clone()),
+            service_type: None,
+            effective_date: from,
+            reason: HandOverReason::AreaWithdrawn,
+        };
+        handed_over.extend(crate::choices::hand_over(state, who, &scope).await?.affected);
+    }
+    for service in &ch.remove_services {
+        let scope = HandOverScope {
+            provider_id: contract.provider_id.clone(),
+            area_code: None,
+            service_type: Some(service.clone()),
+            effective_date: from,
+            reason: HandOverReason::ServiceWithdrawn,
+        };
+        handed_over.extend(crate::choices::hand_over(state, who, &scope).await?.affected);
+    }
+    let contract = load(state, contract_id).await?.ok_or(ApiError::NotFound("contract"))?;
+    Ok(Outcome { contract, handed_over })
 }
 
 // ---------------------------------------------------------------- area closures

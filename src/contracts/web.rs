@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/contracts/{id}/transition", post(transition_submit))
         .route("/contracts/{id}/capacity", post(capacity_submit))
         .route("/contracts/{id}/intake", post(intake_submit))
+        .route("/contracts/{id}/coverage", post(coverage_submit))
         // An application carries a file per requirement, each up to 5 MB.
         .layer(DefaultBodyLimit::max(60 * 1024 * 1024))
 }
@@ -153,6 +154,8 @@ fn with_cookie(mut res: Response, cookie: &str) -> Response {
 #[derive(Deserialize, Default)]
 struct Done {
     done: Option<String>,
+    /// How many clients were handed over to a new choice.
+    handed: Option<usize>,
 }
 
 // ---------------------------------------------------------------- list
@@ -574,6 +577,13 @@ struct DetailPage {
     all_areas: Vec<(String, String, bool)>,
     capacity_rule: String,
     today: String,
+    tomorrow: String,
+    /// Coverage today, and what else the choice system has: (code, name).
+    areas_covered: Vec<(String, String)>,
+    services_covered: Vec<(String, String)>,
+    areas_other: Vec<(String, String)>,
+    services_other: Vec<(String, String)>,
+    handed: Option<String>,
     errors: Vec<ShownError>,
     done: Option<String>,
 }
@@ -602,14 +612,7 @@ impl DetailPage {
     }
 }
 
-async fn render_detail(
-    state: &AppState,
-    page: &Page,
-    id: &str,
-    errors: Vec<FieldError>,
-    done: Option<String>,
-    status: StatusCode,
-) -> Response {
+async fn render_detail(state: &AppState, page: &Page, id: &str, errors: Vec<FieldError>, done: Done, status: StatusCode) -> Response {
     let who = match page.require_user() {
         Ok(u) => u.clone(),
         Err(r) => return r,
@@ -672,6 +675,16 @@ async fn render_detail(
     let manage = (own || permits(&who, Action::ManageIntake) && !matches!(who.kind, PrincipalKind::Provider { .. })) && k.status.in_force();
     let change_day = cs.as_ref().and_then(|s| conditions_on(s, &today)).map(|c| c.capacity_change_day).unwrap_or(15);
     let capacity_rule = t.with("contracts-capacity-rule", "day", &change_day.to_string());
+    let pairs = |codes: Vec<String>, name: &dyn Fn(&str) -> String| codes.into_iter().map(|c| (c.clone(), name(&c))).collect::<Vec<_>>();
+    let covered_a = Contract::covered(&k.areas, &today);
+    let covered_s = Contract::covered(&k.services, &today);
+    let other_a: Vec<String> =
+        cs.as_ref().map(|s| s.areas.iter().filter(|a| !covered_a.contains(a)).cloned().collect()).unwrap_or_default();
+    let other_s: Vec<String> =
+        cs.as_ref().map(|s| s.services.iter().filter(|a| !covered_s.contains(a)).cloned().collect()).unwrap_or_default();
+    let area_name = |c: &str| names.area(c);
+    let service_name = |c: &str| names.service(c);
+    let tomorrow = state.today().checked_add(1.day()).map(|d| d.to_string()).unwrap_or_default();
     let (all_services, all_areas) = match &cs {
         Some(s) => (
             s.services.iter().map(|x| (x.clone(), names.service(x), k.applied.services.contains(x))).collect(),
@@ -699,8 +712,14 @@ async fn render_detail(
         all_areas,
         capacity_rule,
         today,
+        tomorrow,
+        areas_covered: pairs(covered_a, &area_name),
+        services_covered: pairs(covered_s, &service_name),
+        areas_other: pairs(other_a, &area_name),
+        services_other: pairs(other_s, &service_name),
+        handed: done.handed.map(|n| t.with("contracts-handed-over", "n", &n.to_string())),
         errors: shown(t, &errors),
-        done,
+        done: done.done,
         k,
         c,
     };
@@ -708,17 +727,23 @@ async fn render_detail(
 }
 
 async fn detail_page(State(state): State<AppState>, page: Page, Path(id): Path<String>, Query(q): Query<Done>) -> Response {
-    render_detail(&state, &page, &id, vec![], q.done, StatusCode::OK).await
+    render_detail(&state, &page, &id, vec![], q, StatusCode::OK).await
 }
 
 /// After a form: back to the contract with a note, or the page with the errors.
 async fn after(state: &AppState, page: &Page, id: &str, r: ApiResult<()>, done: &str) -> Response {
+    after_with(state, page, id, r.map(|_| None), done).await
+}
+
+/// Like `after`, with the number of clients handed over to a new choice.
+async fn after_with(state: &AppState, page: &Page, id: &str, r: ApiResult<Option<usize>>, done: &str) -> Response {
     match r {
-        Ok(()) => Redirect::to(&format!("/contracts/{id}?done={done}")).into_response(),
+        Ok(None) => Redirect::to(&format!("/contracts/{id}?done={done}")).into_response(),
+        Ok(Some(n)) => Redirect::to(&format!("/contracts/{id}?done={done}&handed={n}")).into_response(),
         Err(ApiError::Internal(e)) => internal(state, page, e),
         Err(ApiError::NotFound(_)) => crate::web::message_page(state, page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text"),
         Err(ApiError::Forbidden(_)) => forbidden(state, page),
-        Err(e) => render_detail(state, page, id, errors_of(&e), None, e.status()).await,
+        Err(e) => render_detail(state, page, id, errors_of(&e), Done::default(), e.status()).await,
     }
 }
 
@@ -837,7 +862,7 @@ async fn transition_submit(State(state): State<AppState>, page: Page, Path(id): 
     let v = form_pairs(&body);
     let to = first(&v, "to");
     let t = TransitionInput { to: to.clone(), reason: first(&v, "reason"), date: Some(first(&v, "date")).filter(|s| !s.is_empty()) };
-    let r = transition(&state, &who, &id, &t).await.map(|_| ()).map_err(|e| match e {
+    let r = transition(&state, &who, &id, &t).await.map(|o| (t.to == "terminated").then_some(o.handed_over.len())).map_err(|e| match e {
         ApiError::Invalid(errs) => ApiError::Invalid(
             errs.into_iter()
                 .map(|mut fe| {
@@ -848,7 +873,7 @@ async fn transition_submit(State(state): State<AppState>, page: Page, Path(id): 
         ),
         other => other,
     });
-    after(&state, &page, &id, r, &format!("to_{to}")).await
+    after_with(&state, &page, &id, r, &format!("to_{to}")).await
 }
 
 async fn capacity_submit(State(state): State<AppState>, page: Page, Path(id): Path<String>, body: String) -> Response {
@@ -897,6 +922,34 @@ async fn intake_submit(State(state): State<AppState>, page: Page, Path(id): Path
         other => other,
     });
     after(&state, &page, &id, r, "intake").await
+}
+
+async fn coverage_submit(State(state): State<AppState>, page: Page, Path(id): Path<String>, body: String) -> Response {
+    let who = match page.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    let v = form_pairs(&body);
+    let ch = CoverageChange {
+        from: first(&v, "from"),
+        remove_areas: all(&v, "remove_areas"),
+        remove_services: all(&v, "remove_services"),
+        add_areas: all(&v, "add_areas"),
+        add_services: all(&v, "add_services"),
+        reason: first(&v, "reason"),
+    };
+    let r = change_coverage(&state, &who, &id, &ch).await.map(|o| Some(o.handed_over.len())).map_err(|e| match e {
+        ApiError::Invalid(errs) => ApiError::Invalid(
+            errs.into_iter()
+                .map(|mut fe| {
+                    fe.field = format!("cov_{}", fe.field);
+                    fe
+                })
+                .collect(),
+        ),
+        other => other,
+    });
+    after_with(&state, &page, &id, r, "coverage").await
 }
 
 // ---------------------------------------------------------------- area closures

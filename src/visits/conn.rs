@@ -92,7 +92,10 @@ impl Conn {
 
     pub async fn exec(&mut self, sql: &str, binds: &[B<'_>]) -> ApiResult<u64> {
         Ok(match self {
-            Conn::Sqlite(c) => bind_all!(sqlx::query(sql), binds).execute(&mut *c).await?.rows_affected(),
+            Conn::Sqlite(c) => {
+                let sql = positional(sql);
+                bind_all!(sqlx::query(&sql), binds).execute(&mut *c).await?.rows_affected()
+            }
             Conn::Pg(c) => bind_all!(sqlx::query(sql), binds).execute(&mut *c).await?.rows_affected(),
         })
     }
@@ -102,7 +105,10 @@ impl Conn {
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         Ok(match self {
-            Conn::Sqlite(c) => bind_all!(sqlx::query_as::<_, T>(sql), binds).fetch_all(&mut *c).await?,
+            Conn::Sqlite(c) => {
+                let sql = positional(sql);
+                bind_all!(sqlx::query_as::<_, T>(&sql), binds).fetch_all(&mut *c).await?
+            }
             Conn::Pg(c) => bind_all!(sqlx::query_as::<_, T>(sql), binds).fetch_all(&mut *c).await?,
         })
     }
@@ -113,6 +119,56 @@ impl Conn {
             Conn::Pg(c) => c.close().await,
         };
     }
+}
+
+/// SQLite looks a named or numbered parameter up by a linear scan, so a
+/// statement with thousands of `$n` costs quadratic time to bind (sqlx asks
+/// each one's name). When the `$n` appear exactly as 1, 2, 3, … they are
+/// rewritten to plain positional `?`; otherwise the SQL is kept as it is
+/// (small statements that reuse a parameter).
+pub fn positional(sql: &str) -> std::borrow::Cow<'_, str> {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut next = 1usize;
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if sql[i + 1..j].parse::<usize>().ok() != Some(next) {
+                return std::borrow::Cow::Borrowed(sql);
+            }
+            next += 1;
+            out.push_str(&sql[last..i]);
+            out.push('?');
+            last = j;
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    if next == 1 {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    out.push_str(&sql[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// `($1, …, $k), ($k+1, …), …` for `rows` rows of `per_row` values.
+pub fn value_rows(rows: usize, per_row: usize) -> String {
+    let mut s = String::with_capacity(rows * per_row * 6);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        s.push_str(&placeholders(1 + r * per_row, per_row));
+        s.push(')');
+    }
+    s
 }
 
 /// `$from, $from+1, …` for `n` values: an IN list.
@@ -126,4 +182,17 @@ pub fn placeholders(from: usize, n: usize) -> String {
         s.push_str(&(from + i).to_string());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positional;
+
+    #[test]
+    fn sequential_parameters_become_positional() {
+        assert_eq!(positional("SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)"), "SELECT a FROM t WHERE b = ? AND c IN (?, ?)");
+        assert_eq!(positional("SELECT $1, $10"), "SELECT $1, $10", "out of order stays numbered");
+        assert_eq!(positional("SELECT $1, $1"), "SELECT $1, $1", "reuse stays numbered");
+        assert_eq!(positional("COMMIT"), "COMMIT");
+    }
 }

@@ -15,7 +15,7 @@
 //! | `after_decision_end` | no decision for the service is active on the date, and the client's last one ended before it |
 //! | `no_decision` | no decision for the service is active on the date, and none ended before it |
 
-use super::conn::{placeholders, Conn, B};
+use super::conn::{placeholders, value_rows, Conn, B};
 use super::time::{date, days_from_civil, month_of_day, parse_date, parse_stamp};
 use super::{Refs, ServiceInfo, Status};
 use crate::error::ApiResult;
@@ -313,7 +313,7 @@ pub async fn beyond_granted(
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT client_id, service_type, CAST(SUM(minutes) AS BIGINT), CAST(SUM(CASE WHEN staff_count = 2 THEN minutes ELSE 0 END) AS BIGINT) FROM visits \
-                 WHERE client_id IN ({}) AND local_date >= $1 AND local_date <= $2 AND provider_id <> $3 \
+                 WHERE local_date >= $1 AND local_date <= $2 AND provider_id <> $3 AND client_id IN ({}) \
                  AND status IN ('performed', 'cancelled_late') GROUP BY client_id, service_type",
                 placeholders(4, chunk.len())
             );
@@ -397,16 +397,13 @@ pub async fn beyond_granted(
             }
         }
         for chunk in inserts.chunks(200) {
-            let mut sql = String::from("INSERT INTO visit_flags (provider_id, external_id, code, client_id, month, detail) VALUES ");
-            let mut binds = Vec::with_capacity(chunk.len() * 5 + 1);
-            binds.push(B::S(m));
-            for (i, (p, ext, cid, detail)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let b = 2 + i * 4;
-                sql.push_str(&format!("(${b}, ${}, 'beyond_granted', ${}, $1, ${})", b + 1, b + 2, b + 3));
-                binds.extend([B::S(p), B::S(ext), B::S(cid), B::S(detail)]);
+            let mut sql = format!(
+                "INSERT INTO visit_flags (provider_id, external_id, code, client_id, month, detail) VALUES {}",
+                value_rows(chunk.len(), 6)
+            );
+            let mut binds = Vec::with_capacity(chunk.len() * 6);
+            for (p, ext, cid, detail) in chunk {
+                binds.extend([B::S(p), B::S(ext), B::S("beyond_granted"), B::S(cid), B::S(m), B::S(detail)]);
             }
             sql.push_str(" ON CONFLICT (provider_id, external_id, code) DO UPDATE SET detail = excluded.detail");
             conn.exec(&sql, &binds).await?;
@@ -450,16 +447,13 @@ pub async fn write_local(
         })
         .collect();
     for chunk in rows.chunks(200) {
-        let mut sql = String::from("INSERT INTO visit_flags (provider_id, external_id, code, client_id, month, detail) VALUES ");
-        let mut binds = Vec::with_capacity(chunk.len() * 5 + 1);
-        binds.push(B::S(provider_id));
-        for (i, (ext, code, cid, month, detail)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let b = 2 + i * 5;
-            sql.push_str(&format!("($1, ${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-            binds.extend([B::S(ext), B::S(code), B::S(cid), B::S(month), B::S(detail)]);
+        let mut sql = format!(
+            "INSERT INTO visit_flags (provider_id, external_id, code, client_id, month, detail) VALUES {}",
+            value_rows(chunk.len(), 6)
+        );
+        let mut binds = Vec::with_capacity(chunk.len() * 6);
+        for (ext, code, cid, month, detail) in chunk {
+            binds.extend([B::S(provider_id), B::S(ext), B::S(code), B::S(cid), B::S(month), B::S(detail)]);
         }
         sql.push_str(" ON CONFLICT (provider_id, external_id, code) DO NOTHING");
         conn.exec(&sql, &binds).await?;

@@ -9,7 +9,7 @@
 //! Policy (docs/visits-csv.md): keep the good rows and report the bad ones;
 //! with `all_or_nothing`, one bad row stores nothing (the report is kept).
 
-use super::conn::{placeholders, Conn, B};
+use super::conn::{placeholders, value_rows, Conn, B};
 use super::flags::{self, FlagVisit};
 use super::time::{self, month_of_day, LocalTime};
 use super::{validate, RawVisit, Refs, Row, ServiceInfo, Status};
@@ -189,10 +189,11 @@ const UPSERT_SET: &str = "client_id = excluded.client_id, service_type = exclude
      staff_count = excluded.staff_count, quantity = excluded.quantity, start_at = excluded.start_at, end_at = excluded.end_at, \
      minutes = excluded.minutes, local_date = excluded.local_date, month = excluded.month, content_hash = excluded.content_hash, \
      import_id = excluded.import_id, updated_at = excluded.updated_at";
-const PER_ROW: usize = 18;
+const PER_ROW: usize = 21;
 
+/// Plain positional `?` (see `conn::positional`): every value bound in order.
 fn sqlite_upsert_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(200 + n * 110);
+    let mut sql = String::with_capacity(200 + n * 50);
     sql.push_str("INSERT INTO visits (");
     sql.push_str(COLS);
     sql.push_str(") VALUES ");
@@ -200,10 +201,12 @@ fn sqlite_upsert_sql(n: usize) -> String {
         if r > 0 {
             sql.push(',');
         }
-        sql.push_str("(?1,?2,?3");
+        sql.push('(');
         for c in 0..PER_ROW {
-            sql.push_str(",?");
-            sql.push_str(&(4 + r * PER_ROW + c).to_string());
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('?');
         }
         sql.push(')');
     }
@@ -441,10 +444,12 @@ impl Importer {
                 for part in writes.chunks(SQLITE_CHUNK) {
                     let f = Formatted::of(part);
                     let sql = sqlite_upsert_sql(part.len());
-                    let mut q =
-                        sqlx::query(&sql).bind(self.opts.provider_id.as_str()).bind(self.import_id.as_str()).bind(self.now.as_str());
+                    let mut q = sqlx::query(&sql);
                     for (i, r) in part.iter().enumerate() {
                         q = q
+                            .bind(self.opts.provider_id.as_str())
+                            .bind(self.import_id.as_str())
+                            .bind(self.now.as_str())
                             .bind(r.external_id.as_str())
                             .bind(self.refs.client_ids[r.client as usize].as_str())
                             .bind(self.refs.services[usize::from(r.service)].code.as_str())
@@ -716,17 +721,24 @@ impl Importer {
             )))
             .collect();
         for chunk in events.chunks(100) {
-            let mut sql = String::from(
-                "INSERT INTO audit_log (id, at, actor_user_id, actor_username, actor_role, action, client_id, subject_type, subject_id, detail) VALUES ",
+            let sql = format!(
+                "INSERT INTO audit_log (id, at, actor_user_id, actor_username, actor_role, action, client_id, subject_type, subject_id, detail) VALUES {}",
+                value_rows(chunk.len(), 10)
             );
-            let mut binds = vec![B::S(&self.now), B::OS(a.user_id.as_deref()), B::S(&a.username), B::S(&a.role), B::S(&self.import_id)];
-            for (i, (id, client, action, subject, detail)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let b = 6 + i * 5;
-                sql.push_str(&format!("(${b}, $1, $2, $3, $4, ${}, ${}, ${}, $5, ${})", b + 1, b + 2, b + 3, b + 4));
-                binds.extend([B::S(id), B::S(action), B::OS(client.as_deref()), B::S(subject), B::S(detail)]);
+            let mut binds = Vec::with_capacity(chunk.len() * 10);
+            for (id, client, action, subject, detail) in chunk {
+                binds.extend([
+                    B::S(id),
+                    B::S(&self.now),
+                    B::OS(a.user_id.as_deref()),
+                    B::S(&a.username),
+                    B::S(&a.role),
+                    B::S(action),
+                    B::OS(client.as_deref()),
+                    B::S(subject),
+                    B::S(&self.import_id),
+                    B::S(detail),
+                ]);
             }
             self.conn.exec(&sql, &binds).await?;
         }
@@ -761,16 +773,14 @@ impl Importer {
             )
             .await?;
         for (ci, chunk) in r.rejections.chunks(200).enumerate() {
-            let mut sql =
-                String::from("INSERT INTO visit_import_rejections (import_id, seq, line, external_id, field, code, reason) VALUES ");
-            let mut binds = vec![B::S(&r.import_id)];
+            let sql = format!(
+                "INSERT INTO visit_import_rejections (import_id, seq, line, external_id, field, code, reason) VALUES {}",
+                value_rows(chunk.len(), 7)
+            );
+            let mut binds = Vec::with_capacity(chunk.len() * 7);
             for (i, x) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let b = 2 + i * 6;
-                sql.push_str(&format!("($1, ${b}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
                 binds.extend([
+                    B::S(&r.import_id),
                     B::I((ci * 200 + i + 1) as i64),
                     B::I(x.line as i64),
                     B::S(&x.external_id),

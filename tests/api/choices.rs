@@ -354,7 +354,17 @@ async fn the_municipal_rule_gives_the_municipal_unit() {
     // Only for someone without a provider.
     let (s, e) = give_default(&w, &w.client).await;
     assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("already_has_provider")));
-    // Choosing later is a switch with notice, like any other.
+    // Choosing the default provider makes it the client's own choice, at once.
+    let (s, own) = choose(&w.app, &w.citizen, &w.client, "personal_care", &w.muni).await;
+    assert_eq!(s, StatusCode::CREATED, "{own}");
+    assert_eq!(
+        (own["kind"].as_str(), own["reason"].as_str(), own["valid_from"].as_str()),
+        (Some("chosen"), Some("choice"), Some("2026-03-10"))
+    );
+    assert_eq!(assignments(&w.app, &w.client).await, vec![(w.muni.clone(), "2026-03-10".into(), None)]);
+    let (s, e) = choose(&w.app, &w.citizen, &w.client, "personal_care", &w.muni).await;
+    assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("already_chosen")));
+    // Choosing another is a switch with notice, like any other.
     let (s, c) = choose(&w.app, &w.citizen, &w.client, "personal_care", &w.a).await;
     assert_eq!((s, c["valid_from"].as_str()), (StatusCode::CREATED, Some("2026-03-24")));
     let (s, _) =

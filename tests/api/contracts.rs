@@ -899,3 +899,86 @@ async fn the_web_forms_work_without_javascript() {
     let (_, page) = html(&other, &app, "/contracts").await;
     assert!(!page.contains("Omsorg Webb AB"));
 }
+
+#[tokio::test]
+async fn terminating_a_contract_hands_its_clients_over_to_a_new_choice() {
+    let w = world().await;
+    let muni = municipal_provider(&w.app, &w.admin).await;
+    let mut m = application(&["personal_care", "service"], &["centrum", "lit", "brunflo"]);
+    m["provider_id"] = json!(muni);
+    let (_, mb) = w.app.post("/api/v1/contracts", &w.admin, m).await;
+    approve_and_activate(&w.app, &w.admin, mb["id"].as_str().unwrap(), json!({})).await;
+    let id = apply(&w.app, &w.a_token, &["personal_care"], &["centrum"]).await;
+    approve_and_activate(&w.app, &w.admin, &id, json!({})).await;
+    let client = w.app.create_client(&w.admin, PNR_A, "831 30").await;
+    w.app.assign(&client, &w.a, "2026-01-01", None).await;
+    let (s, b) = w
+        .app
+        .post(
+            &format!("/api/v1/contracts/{id}/transitions"),
+            &w.admin,
+            json!({"to": "terminated", "reason": "Allvarliga brister.", "date": "2026-04-30"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "terminated");
+    let handed = b["handed_over"].as_array().unwrap();
+    assert_eq!(handed.len(), 1, "{b}");
+    assert_eq!(handed[0]["client_id"], client.as_str());
+    assert_eq!(handed[0]["from"], "2026-05-01");
+    assert_eq!(handed[0]["outcome"], "moved_to_default");
+    assert_eq!(handed[0]["default_provider_id"], muni.as_str());
+}
+
+#[tokio::test]
+async fn a_provider_withdraws_from_an_area_with_notice_and_its_clients_choose_again() {
+    let w = world().await;
+    let muni = municipal_provider(&w.app, &w.admin).await;
+    let mut m = application(&["personal_care", "service"], &["centrum", "lit", "brunflo"]);
+    m["provider_id"] = json!(muni);
+    let (_, mb) = w.app.post("/api/v1/contracts", &w.admin, m).await;
+    approve_and_activate(&w.app, &w.admin, mb["id"].as_str().unwrap(), json!({})).await;
+    let id = apply(&w.app, &w.a_token, &["personal_care", "service"], &["centrum", "lit"]).await;
+    approve_and_activate(&w.app, &w.admin, &id, json!({})).await;
+    let in_lit = w.app.create_client(&w.admin, PNR_A, "836 31").await;
+    let in_centrum = w.app.create_client(&w.admin, PNR_B, "831 30").await;
+    w.app.assign(&in_lit, &w.a, "2026-01-01", None).await;
+    w.app.assign(&in_centrum, &w.a, "2026-01-01", None).await;
+    let url = format!("/api/v1/contracts/{id}/coverage");
+    let (s, b) = w.app.post(&url, &w.a_token, json!({"from": "2026-03-10", "remove_areas": ["lit"], "reason": "För långa resor"})).await;
+    assert_eq!((s, b["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("notice_required")), "{b}");
+    let (s, b) = w
+        .app
+        .post(&url, &w.a_token, json!({"from": "2026-04-01", "add_areas": ["brunflo"], "remove_areas": ["brunflo"], "reason": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let codes: Vec<&str> = b["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"not_allowed") && codes.contains(&"not_covered"), "{codes:?}");
+    let (s, b) = w.app.post(&url, &w.b_token, json!({"from": "2026-04-01", "remove_areas": ["lit"], "reason": "x"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let (s, b) = w.app.post(&url, &w.a_token, json!({"from": "2026-04-01", "remove_areas": ["lit"], "reason": "För långa resor"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let handed = b["handed_over"].as_array().unwrap();
+    assert_eq!(handed.len(), 1, "only the client in Lit: {b}");
+    assert_eq!((handed[0]["client_id"].as_str(), handed[0]["from"].as_str()), (Some(in_lit.as_str()), Some("2026-04-01")));
+    let lit: Vec<&Value> = b["areas"].as_array().unwrap().iter().filter(|a| a["code"] == "lit").collect();
+    assert_eq!(lit[0]["valid_to"], "2026-03-31");
+    let at = |d: &str| format!("/api/v1/eligibility?provider_id={}&service_type=service&area_code=lit&on={d}", w.a);
+    let (_, e) = w.app.get(&at("2026-03-31"), &w.admin).await;
+    assert_eq!(e["eligible"], true);
+    let (_, e) = w.app.get(&at("2026-04-01"), &w.admin).await;
+    assert_eq!(e["rule"], "not_approved_for_area");
+    // Withdrawing twice from the same area is refused; admin may widen.
+    let (s, _) = w.app.post(&url, &w.a_token, json!({"from": "2026-05-01", "remove_areas": ["lit"], "reason": "igen"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, b) = w.app.post(&url, &w.admin, json!({"from": "2026-05-01", "add_areas": ["brunflo"], "reason": "Utökat avtal"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["handed_over"], json!([]));
+    let (_, e) =
+        w.app.get(&format!("/api/v1/eligibility?provider_id={}&service_type=service&area_code=brunflo&on=2026-05-01", w.a), &w.admin).await;
+    assert_eq!(e["eligible"], true, "{e}");
+    let (_, d) = w.app.get(&format!("/api/v1/contracts/{id}"), &w.a_token).await;
+    let coverage_events = d["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "coverage").count();
+    assert_eq!(coverage_events, 2);
+    let _ = muni;
+}
