@@ -7,6 +7,7 @@
 
 use super::det_uuid;
 use super::plan::{kind, Plan, CREATED_AT};
+use crate::db::Backend;
 use anyhow::Context;
 use sqlx::AnyConnection;
 
@@ -27,17 +28,22 @@ pub struct Bulk {
     rows: Vec<Vec<V>>,
     per_stmt: usize,
     full_sql: String,
+    backend: Backend,
     pub written: u64,
 }
 
 impl Bulk {
-    pub fn new(table: &'static str, cols: &'static [&'static str]) -> Bulk {
+    pub fn new(backend: Backend, table: &'static str, cols: &'static [&'static str]) -> Bulk {
         // Below SQLite's 32 766 bound parameters per statement.
         let per_stmt = (16_000 / cols.len()).min(2_000);
-        Bulk { table, cols, rows: Vec::with_capacity(per_stmt), per_stmt, full_sql: Self::sql(table, cols, per_stmt), written: 0 }
+        let full_sql = Self::sql(backend, table, cols, per_stmt);
+        Bulk { table, cols, rows: Vec::with_capacity(per_stmt), per_stmt, full_sql, backend, written: 0 }
     }
 
-    fn sql(table: &str, cols: &[&str], rows: usize) -> String {
+    /// SQLite gets plain positional `?`: sqlx looks up the name of every
+    /// numbered parameter, and SQLite finds a name by a linear scan, so
+    /// binding thousands of `$n` takes quadratic time.
+    fn sql(backend: Backend, table: &str, cols: &[&str], rows: usize) -> String {
         let mut s = format!("INSERT INTO {table} ({}) VALUES ", cols.join(", "));
         let mut n = 1;
         for r in 0..rows {
@@ -49,8 +55,12 @@ impl Bulk {
                 if c > 0 {
                     s.push_str(", ");
                 }
-                s.push('$');
-                s.push_str(&n.to_string());
+                if backend == Backend::Sqlite {
+                    s.push('?');
+                } else {
+                    s.push('$');
+                    s.push_str(&n.to_string());
+                }
                 n += 1;
             }
             s.push(')');
@@ -71,7 +81,11 @@ impl Bulk {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let sql = if self.rows.len() == self.per_stmt { self.full_sql.clone() } else { Self::sql(self.table, self.cols, self.rows.len()) };
+        let sql = if self.rows.len() == self.per_stmt {
+            self.full_sql.clone()
+        } else {
+            Self::sql(self.backend, self.table, self.cols, self.rows.len())
+        };
         let mut q = sqlx::query(&sql);
         for row in self.rows.drain(..) {
             for v in row {
@@ -123,6 +137,7 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
 
     let mut written = Written::default();
     let mut b = Bulk::new(
+        db.backend,
         "providers",
         &[
             "id",
@@ -162,8 +177,20 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
     written.tables.push(("providers", b.written));
 
     let mut b = Bulk::new(
+        db.backend,
         "clients",
-        &["id", "person_id", "name", "address", "postcode", "area_code", "preferred_language", "protected_identity", "representative", "created_at"],
+        &[
+            "id",
+            "person_id",
+            "name",
+            "address",
+            "postcode",
+            "area_code",
+            "preferred_language",
+            "protected_identity",
+            "representative",
+            "created_at",
+        ],
     );
     for c in &plan.clients {
         let row = vec![
@@ -183,7 +210,7 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
     b.flush(conn).await?;
     written.tables.push(("clients", b.written));
 
-    let mut decisions = Bulk::new("decisions", &["id", "client_id", "created_at", "created_by"]);
+    let mut decisions = Bulk::new(db.backend, "decisions", &["id", "client_id", "created_at", "created_by"]);
     for c in &plan.clients {
         decisions.push(conn, vec![V::T(c.decision_id.clone()), V::T(c.id.clone()), V::S(now), V::T(plan.user_id.clone())]).await?;
     }
@@ -191,6 +218,7 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
     written.tables.push(("decisions", decisions.written));
 
     let mut versions = Bulk::new(
+        db.backend,
         "decision_versions",
         &[
             "id",
@@ -237,7 +265,7 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
     versions.flush(conn).await?;
     written.tables.push(("decision_versions", versions.written));
 
-    let mut services = Bulk::new("decision_services", &["version_id", "service_type", "monthly_amount", "double_staffing"]);
+    let mut services = Bulk::new(db.backend, "decision_services", &["version_id", "service_type", "monthly_amount", "double_staffing"]);
     for c in &plan.clients {
         for v in &c.versions {
             for &(s, amount, double) in &v.services {
@@ -248,7 +276,11 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
     services.flush(conn).await?;
     written.tables.push(("decision_services", services.written));
 
-    let mut periods = Bulk::new("client_provider_periods", &["client_id", "service_group", "valid_from", "valid_to", "provider_id", "choice_id"]);
+    let mut periods = Bulk::new(
+        db.backend,
+        "client_provider_periods",
+        &["client_id", "service_group", "valid_from", "valid_to", "provider_id", "choice_id"],
+    );
     for c in &plan.clients {
         for p in &c.periods {
             periods
@@ -273,6 +305,7 @@ pub async fn write_database(db: &crate::db::Db, plan: &Plan) -> anyhow::Result<W
     // segment with a fixed provider, service and amount (as
     // `assignments::sync_client` derives them).
     let mut assignments = Bulk::new(
+        db.backend,
         "assignments",
         &[
             "id",

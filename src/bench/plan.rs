@@ -200,8 +200,24 @@ pub struct Plan {
 /// Fixed creation time of every row, so reruns write identical rows.
 pub const CREATED_AT: &str = "2025-01-01T00:00:00Z";
 
-const FIRST: [&str; 16] =
-    ["Anna", "Karl", "Maria", "Lars", "Margareta", "Erik", "Elisabeth", "Per", "Eva", "Nils", "Birgitta", "Sven", "Kerstin", "Bengt", "Ingrid", "Gunnar"];
+const FIRST: [&str; 16] = [
+    "Anna",
+    "Karl",
+    "Maria",
+    "Lars",
+    "Margareta",
+    "Erik",
+    "Elisabeth",
+    "Per",
+    "Eva",
+    "Nils",
+    "Birgitta",
+    "Sven",
+    "Kerstin",
+    "Bengt",
+    "Ingrid",
+    "Gunnar",
+];
 const LAST: [&str; 16] = [
     "Andersson",
     "Johansson",
@@ -322,7 +338,15 @@ impl Plan {
         }
     }
 
-    fn client(spec: &Spec, c: u32, areas: &[(String, u32, Vec<String>)], cum: &[f64], meal_providers: &[u32], first: Date, days: i64) -> ClientPlan {
+    fn client(
+        spec: &Spec,
+        c: u32,
+        areas: &[(String, u32, Vec<String>)],
+        cum: &[f64],
+        meal_providers: &[u32],
+        first: Date,
+        days: i64,
+    ) -> ClientPlan {
         let seed = spec.seed;
         let mut rng = Rng::new(seed, 0x1000_0000 + u64::from(c));
         let area = rng.below(areas.len() as u64) as u32;
@@ -480,7 +504,13 @@ impl Plan {
         ];
         let mut rates = Vec::new();
         let mut rate = |service: &str, zone: &str, class: &str, from: &str, ore: i64| {
-            rates.push(Rate { service_type: service.into(), zone: zone.into(), time_class: class.into(), valid_from: from.into(), amount_ore: ore })
+            rates.push(Rate {
+                service_type: service.into(),
+                zone: zone.into(),
+                time_class: class.into(),
+                valid_from: from.into(),
+                amount_ore: ore,
+            })
         };
         for (zone, _, permille) in ZONES {
             let z = |ore: i64| ore * permille / 1000;

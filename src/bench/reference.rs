@@ -44,7 +44,9 @@ pub fn write_tables(plan: &Plan, dir: &Path) -> std::io::Result<()> {
     let mut f = create(dir, "rates.csv")?;
     writeln!(f, "service_type,zone,time_class,valid_from,valid_until,amount_ore")?;
     let mut rates = plan.setup.rates.clone();
-    rates.sort_by(|a, b| (&a.service_type, &a.zone, &a.time_class, &a.valid_from).cmp(&(&b.service_type, &b.zone, &b.time_class, &b.valid_from)));
+    rates.sort_by(|a, b| {
+        (&a.service_type, &a.zone, &a.time_class, &a.valid_from).cmp(&(&b.service_type, &b.zone, &b.time_class, &b.valid_from))
+    });
     for (i, r) in rates.iter().enumerate() {
         let until = rates
             .get(i + 1)

@@ -228,7 +228,8 @@ impl<F: FnMut(&VisitRow<'_>) -> std::io::Result<()>> Gen<'_, F> {
             if planned_start < self.month_start || planned_start >= self.month_end {
                 continue;
             }
-            let mut rng = Rng::new(seed, mix(u64::from(ci) << 24 ^ u64::from(day_no as u8) << 16 ^ u64::from(tag as u8) << 8 ^ u64::from(sub)));
+            let mut rng =
+                Rng::new(seed, mix(u64::from(ci) << 24 ^ u64::from(day_no as u8) << 16 ^ u64::from(tag as u8) << 8 ^ u64::from(sub)));
             let r = rng.below(1000);
             let status = match kind {
                 Kind::Meals => {
@@ -566,10 +567,14 @@ mod tests {
         }
         // External ids are unique per provider.
         let text = String::from_utf8(a).unwrap();
-        let mut keys: Vec<(&str, &str)> = text.lines().skip(1).map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0], f[1])
-        }).collect();
+        let mut keys: Vec<(&str, &str)> = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0], f[1])
+            })
+            .collect();
         let n = keys.len();
         keys.sort_unstable();
         keys.dedup();

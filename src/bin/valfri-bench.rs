@@ -45,7 +45,8 @@ struct SpecArgs {
 
 impl SpecArgs {
     fn spec(&self) -> anyhow::Result<Spec> {
-        Spec::named(&self.scale, self.seed).with_context(|| format!("unknown scale {:?}: stockholm, national or a number of clients", self.scale))
+        Spec::named(&self.scale, self.seed)
+            .with_context(|| format!("unknown scale {:?}: stockholm, national or a number of clients", self.scale))
     }
 }
 
@@ -435,12 +436,13 @@ fn machine() -> String {
 }
 
 fn git_commit() -> String {
-    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let dirty = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
         .output()
         .ok()
-        .is_some_and(|o| !o.stdout.is_empty());
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let dirty =
+        Command::new("git").args(["status", "--porcelain", "--untracked-files=no"]).output().ok().is_some_and(|o| !o.stdout.is_empty());
     match head {
         Some(h) if !h.is_empty() => format!("{h}{}", if dirty { " (with uncommitted changes)" } else { "" }),
         _ => "unknown".into(),
@@ -506,7 +508,13 @@ async fn run_all(spec: &Spec, dbs: &[&str], pg_url: Option<&str>, python: Option
         }
         None => {
             let m = write_files(&plan, &dir)?;
-            eprintln!("  wrote {} visits ({:.0} MiB) in {} files in {:.1} s", m.visits, m.bytes as f64 / 1048576.0, m.files.len(), m.generate_s);
+            eprintln!(
+                "  wrote {} visits ({:.0} MiB) in {} files in {:.1} s",
+                m.visits,
+                m.bytes as f64 / 1048576.0,
+                m.files.len(),
+                m.generate_s
+            );
             m
         }
     };
@@ -536,7 +544,8 @@ async fn run_all(spec: &Spec, dbs: &[&str], pg_url: Option<&str>, python: Option
     let duck = match python {
         Some(py) => {
             eprintln!("duckdb reference:");
-            let script = Path::new("scripts/bench_duckdb.py").canonicalize().context("scripts/bench_duckdb.py (run from the repository root)")?;
+            let script =
+                Path::new("scripts/bench_duckdb.py").canonicalize().context("scripts/bench_duckdb.py (run from the repository root)")?;
             let dir_s = dir.to_string_lossy().into_owned();
             let month = spec.month.to_string();
             let (out, m) = measured("duckdb", py, &[&script.to_string_lossy(), "--dir", &dir_s, "--month", &month], &logs)?;
@@ -581,7 +590,11 @@ fn render(spec: &Spec, r: &RunResult) -> String {
         per_db(&|d| thousands((d.import.rows as f64 / d.import.import_s.max(1e-9)) as u64)),
         duck.map_or("–".into(), |(o, _)| format!("{} (CSV load)", thousands((o.rows as f64 / o.load_s.max(1e-9)) as u64))),
     ));
-    rows.push(("import: time".into(), per_db(&|d| format!("{:.1} s", d.import.import_s)), duck.map_or("–".into(), |(o, _)| format!("{:.1} s (CSV load)", o.load_s))));
+    rows.push((
+        "import: time".into(),
+        per_db(&|d| format!("{:.1} s", d.import.import_s)),
+        duck.map_or("–".into(), |(o, _)| format!("{:.1} s (CSV load)", o.load_s)),
+    ));
     rows.push(("import: peak RSS".into(), per_db(&|d| mib(d.import_m.max_rss_kib)), "".into()));
     rows.push(("import: CPU user+sys".into(), per_db(&|d| format!("{:.1} s", d.import_m.user_s + d.import_m.sys_s)), "".into()));
     rows.push((
@@ -591,10 +604,21 @@ fn render(spec: &Spec, r: &RunResult) -> String {
     ));
     rows.push((
         "  load / engine / store".into(),
-        per_db(&|d| format!("{:.2} / {:.2} / {:.2} s", d.settle.load_ms as f64 / 1e3, d.settle.settle_ms as f64 / 1e3, d.settle.store_ms as f64 / 1e3)),
+        per_db(&|d| {
+            format!(
+                "{:.2} / {:.2} / {:.2} s",
+                d.settle.load_ms as f64 / 1e3,
+                d.settle.settle_ms as f64 / 1e3,
+                d.settle.store_ms as f64 / 1e3
+            )
+        }),
         "".into(),
     ));
-    rows.push(("settle: peak RSS".into(), per_db(&|d| mib(d.settle_m.max_rss_kib)), duck.map_or("–".into(), |(_, dm)| format!("{} (whole script)", mib(dm.max_rss_kib)))));
+    rows.push((
+        "settle: peak RSS".into(),
+        per_db(&|d| mib(d.settle_m.max_rss_kib)),
+        duck.map_or("–".into(), |(_, dm)| format!("{} (whole script)", mib(dm.max_rss_kib))),
+    ));
     rows.push((
         "settle ÷ DuckDB aggregation".into(),
         per_db(&|d| duck.map_or("–".into(), |(o, _)| format!("{:.1}×", d.settle.settle_s / o.aggregate_s.max(1e-9)))),
@@ -602,17 +626,29 @@ fn render(spec: &Spec, r: &RunResult) -> String {
     ));
     rows.push((
         "import+settle ÷ DuckDB load+aggr.".into(),
-        per_db(&|d| duck.map_or("–".into(), |(o, _)| format!("{:.1}×", (d.settle.settle_s + d.import.import_s) / (o.aggregate_s + o.load_s).max(1e-9)))),
+        per_db(&|d| {
+            duck.map_or("–".into(), |(o, _)| {
+                format!("{:.1}×", (d.settle.settle_s + d.import.import_s) / (o.aggregate_s + o.load_s).max(1e-9))
+            })
+        }),
         "".into(),
     ));
-    rows.push(("settlement lines / flags".into(), per_db(&|d| format!("{} / {}", thousands(d.settle.lines), thousands(d.settle.flags))), duck.map_or("–".into(), |(o, _)| format!("{} lines", thousands(o.lines)))));
+    rows.push((
+        "settlement lines / flags".into(),
+        per_db(&|d| format!("{} / {}", thousands(d.settle.lines), thousands(d.settle.flags))),
+        duck.map_or("–".into(), |(o, _)| format!("{} lines", thousands(o.lines))),
+    ));
     rows.push((
         "month total (SEK)".into(),
         per_db(&|d| thousands((d.settle.total_ore / 100) as u64)),
         duck.map_or("–".into(), |(o, _)| format!("{} (lines only)", thousands((o.total_ore / 100) as u64))),
     ));
     rows.push(("database size after".into(), per_db(&|d| mib(d.db_bytes / 1024)), "".into()));
-    rows.push(("master data seeded (not timed)".into(), per_db(&|d| format!("{} rows, {:.1} s", thousands(d.seed_rows), d.seed_s)), "".into()));
+    rows.push((
+        "master data seeded (not timed)".into(),
+        per_db(&|d| format!("{} rows, {:.1} s", thousands(d.seed_rows), d.seed_s)),
+        "".into(),
+    ));
 
     let targets: Vec<&str> = vec![
         "≥ 300 000 (SQLite)",

@@ -1,34 +1,44 @@
 //! Runs the compensation engine over a month read from the database.
 //!
 //! The month's context (providers, clients, rates, decisions, assignments)
-//! is loaded with one query per table; the visits are streamed ordered by
-//! client, converted on the async side and settled client by client on a
-//! blocking thread, so reading and settling overlap and memory holds one
-//! client's visits at a time, not the month's.
+//! is loaded with one query per table. The visits are read with one query
+//! that returns one row per client, its visits packed into one text by the
+//! database (`string_agg`, which SQLite and PostgreSQL both have): a row per
+//! client instead of a row per visit is what makes reading millions of
+//! visits cheap through the portable driver.
+//!
+//! Clients are settled in chunks of whole clients on a blocking thread while
+//! the next chunk is read: each chunk gets its own small engine (the month's
+//! settings, rates and providers; only its clients' decisions and
+//! assignments). Every rule of the model is local to one client except the
+//! per-provider sums, so chunking changes nothing; the VAT compensation, the
+//! one per-provider rule, is computed here over each provider's whole month,
+//! with the engine's own rounding (`exact::basis_points_of`). Memory holds
+//! the context, one chunk's visits and the output lines and flags.
 //!
 //! The engine numbers a visit's external id by a `u32` that must follow the
-//! text order of (provider, external id) within a client: we sort each
-//! client's visits by (provider index, external id, row id) in Rust (not by
-//! the database's collation) and hand out a running counter. Flags about
-//! visits carry that number back; a second, narrow query over only the
-//! flagged clients turns it back into the visit's row id and external id, so
-//! no per-visit text is held for the whole month.
+//! text order of (provider, external id) within a client: each client's
+//! visits are sorted by (provider index, external id bytes) and numbered in
+//! that order within the chunk, so flags can be named by external id at once.
 
 use super::loader::{self, MonthData};
 use crate::error::{ApiError, ApiResult};
 use futures_util::TryStreamExt;
-use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
+use sqlx::Row;
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
-use valfri_core::compensation::{Batch, Engine, Flag, FlagCode, InputError, Line, ProviderInfo, SettlementContext, Visit, VisitStatus};
+use std::time::Instant;
+use valfri_core::compensation::exact::basis_points_of;
+use valfri_core::compensation::{
+    Assignment, ClientInfo, Decision, Engine, Flag, FlagCode, InputError, Line, ProviderInfo, SettlementContext, Visit, VisitStatus,
+};
 use valfri_core::{Money, Month};
 
-/// One provider's result for the month, with engine indices.
+/// One provider's result for the month, with engine indices (global ones).
 #[derive(Debug, Clone, Default)]
 pub struct ProviderResult {
     /// Sorted (client, service, class, rate version, …): the text order of the ids.
     pub lines: Vec<Line>,
+    /// Sorted (client, service, external id, code, detail).
     pub flags: Vec<ResolvedFlag>,
     pub lines_total: Money,
     pub vat: Money,
@@ -48,16 +58,33 @@ pub struct Computed {
     /// One per provider, in `data.providers` order.
     pub providers: Vec<ProviderResult>,
     pub visits: u64,
-    pub load_time: Duration,
-    pub settle_time: Duration,
+    pub timings: Timings,
 }
 
-/// The visits module stores each visit's settlement times (`start_at`,
-/// `end_at`: actual when performed, planned otherwise) and the local month it
-/// starts in, which is the month it belongs to.
-const VISIT_COLUMNS: &str =
-    "client_id, provider_id, service_type, external_id, status, start_at, end_at, staff_count, quantity, cancelled_at";
-const VISIT_MONTH: &str = "month = $1";
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Timings {
+    /// Loading the month's context (everything but the visits), ms.
+    pub context_ms: u64,
+    /// Reading the visits, with the settling of chunks overlapping it, ms.
+    pub visits_ms: u64,
+    /// Settling what was left after the last read, and merging, ms.
+    pub finish_ms: u64,
+}
+
+/// Fields of one visit in the packed text: separated by U+001F, visits by
+/// U+001E. External ids (the last field) and every other field are free of
+/// control characters (the visits module refuses them).
+const FS: char = '\u{1f}';
+const RS: char = '\u{1e}';
+
+fn visits_sql() -> String {
+    let f = format!("'{FS}'");
+    format!(
+        "SELECT client_id, string_agg(provider_id || {f} || service_type || {f} || status || {f} || start_at || {f} || end_at || {f} \
+         || CAST(staff_count AS TEXT) || {f} || CAST(COALESCE(quantity, 0) AS TEXT) || {f} || COALESCE(cancelled_at, '') || {f} \
+         || external_id, '{RS}') AS packed FROM visits WHERE month = $1 GROUP BY client_id"
+    )
+}
 
 /// The month's bounds as UTC text, comparable with stored timestamps.
 pub fn utc_bounds(month: Month, time_zone: &str) -> ApiResult<(String, String)> {
@@ -110,51 +137,45 @@ fn status_of(s: &str) -> Option<VisitStatus> {
     })
 }
 
-/// A visit row as read, before the external id is numbered.
-struct Pending {
-    provider: u32,
-    external_id: String,
-    visit: Visit,
-}
-
 fn bad(what: &str, v: &str) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("stored visit has an invalid {what}: {v:?}"))
 }
 
-/// Converts a row; `None` for a row of an unknown status (never paid).
-fn pending_of(
-    r: &crate::db::Row,
-    data: &MonthData,
-    provider_ids: &[String],
-    service_codes: &[String],
-) -> ApiResult<Option<(u32, Pending)>> {
-    let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| ApiError::Internal(e.into()));
-    let go = |c: &str| r.try_get::<Option<String>, _>(c).map_err(|e| ApiError::Internal(e.into()));
-    let client_id = g("client_id")?;
-    let client = loader::index_of(&data.clients, &client_id).ok_or_else(|| bad("client", &client_id))?;
-    let provider_id = g("provider_id")?;
-    let provider = loader::index_of(provider_ids, &provider_id).ok_or_else(|| bad("provider", &provider_id))?;
-    let service_code = g("service_type")?;
-    let service = loader::index_of(service_codes, &service_code).ok_or_else(|| bad("service type", &service_code))?;
-    let status_text = g("status")?;
-    let Some(status) = status_of(&status_text) else {
-        return Ok(None);
-    };
-    let ts =
-        |v: Option<String>, what: &str| -> ApiResult<Option<i64>> { v.map(|s| unix_seconds(&s).ok_or_else(|| bad(what, &s))).transpose() };
-    let start_at = g("start_at")?;
-    let start = unix_seconds(&start_at).ok_or_else(|| bad("start", &start_at))?;
-    let end_at = g("end_at")?;
-    let end = unix_seconds(&end_at).ok_or_else(|| bad("end", &end_at))?;
-    let staff: i64 = r.try_get::<Option<i64>, _>("staff_count").map_err(|e| ApiError::Internal(e.into()))?.unwrap_or(1);
-    let quantity: Option<i64> = r.try_get::<Option<i64>, _>("quantity").map_err(|e| ApiError::Internal(e.into()))?;
-    let cancelled_at = ts(go("cancelled_at")?, "cancellation time")?;
-    Ok(Some((
-        client,
-        Pending {
+/// One client's visits, ready for the engine: sorted by (provider, external
+/// id) and numbered from `ext_base` in that order.
+struct ClientVisits {
+    client: u32,
+    visits: Vec<Visit>,
+    external_ids: Vec<String>,
+}
+
+/// Parses a client's packed visits (see `visits_sql`).
+fn unpack(client: u32, packed: &str, provider_ids: &[String], service_codes: &[String]) -> ApiResult<ClientVisits> {
+    let mut rows: Vec<(u32, &str, Visit)> = Vec::new();
+    for rec in packed.split(RS) {
+        let mut f = rec.splitn(9, FS);
+        let mut next = |what: &str| f.next().ok_or_else(|| bad(what, rec));
+        let provider_id = next("provider")?;
+        let provider = loader::index_of(provider_ids, provider_id).ok_or_else(|| bad("provider", provider_id))?;
+        let service_code = next("service type")?;
+        let service = loader::index_of(service_codes, service_code).ok_or_else(|| bad("service type", service_code))?;
+        let status_text = next("status")?;
+        let start_text = next("start")?;
+        let end_text = next("end")?;
+        let staff = next("staff count")?;
+        let quantity = next("quantity")?;
+        let cancelled = next("cancellation time")?;
+        let external_id = next("external id")?;
+        // An unknown status is never paid (the table's CHECK allows none).
+        let Some(status) = status_of(status_text) else { continue };
+        let start = unix_seconds(start_text).ok_or_else(|| bad("start", start_text))?;
+        let end = unix_seconds(end_text).ok_or_else(|| bad("end", end_text))?;
+        let cancelled_at = if cancelled.is_empty() { None } else { Some(unix_seconds(cancelled).ok_or_else(|| bad("cancelled_at", cancelled))?) };
+        let quantity: u32 = quantity.parse().map_err(|_| bad("quantity", quantity))?;
+        rows.push((
             provider,
-            external_id: g("external_id")?,
-            visit: Visit {
+            external_id,
+            Visit {
                 client,
                 start,
                 provider,
@@ -162,46 +183,124 @@ fn pending_of(
                 service,
                 end,
                 status,
-                double_staffed: staff >= 2,
+                double_staffed: staff.trim() == "2",
                 cancelled_at,
-                quantity: quantity.and_then(|q| u32::try_from(q).ok()).and_then(NonZeroU32::new),
+                quantity: NonZeroU32::new(quantity),
             },
-        },
-    )))
+        ));
+    }
+    rows.sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
+    let mut out = ClientVisits { client, visits: Vec::with_capacity(rows.len()), external_ids: Vec::with_capacity(rows.len()) };
+    for (_, ext, v) in rows {
+        out.visits.push(v);
+        out.external_ids.push(ext.to_string());
+    }
+    Ok(out)
 }
-
-fn sort_pending(p: &mut [Pending]) {
-    p.sort_unstable_by(|a, b| (a.provider, a.external_id.as_bytes()).cmp(&(b.provider, b.external_id.as_bytes())));
-}
-
-/// A chunk of whole clients' visits for the settling thread.
-type Chunk = Vec<(u32, Vec<Visit>)>;
 
 fn engine_error(e: InputError) -> ApiError {
     ApiError::rule("invalid_settlement_input", format!("the month cannot be settled: {e}"))
 }
 
-/// Builds one engine per settings profile, each given only its service types.
-fn engines(data: &MonthData) -> ApiResult<Vec<Engine>> {
-    let providers: Vec<ProviderInfo> = data.providers.iter().map(|p| ProviderInfo { vat_entitled: p.vat_entitled }).collect();
-    let clients: Vec<valfri_core::compensation::ClientInfo> =
-        data.client_zone.iter().map(|&zone| valfri_core::compensation::ClientInfo { zone }).collect();
-    (0..data.profiles.len())
-        .map(|p| {
-            let mine = |s: u32| data.service_profile.get(s as usize) == Some(&p);
-            let context = SettlementContext {
-                month: data.month,
-                settings: data.profiles[p].settings.clone(),
-                providers: providers.clone(),
-                clients: clients.clone(),
-                rates: data.rates.iter().filter(|r| mine(r.service)).copied().collect(),
-                decisions: data.decisions.iter().filter(|d| mine(d.service)).copied().collect(),
-                assignments: data.assignments.iter().filter(|a| mine(a.service)).copied().collect(),
-            };
-            Engine::new(context).map_err(engine_error)
-        })
-        .collect()
+/// The month's context indexed by client, shared by every chunk.
+struct Shared {
+    month: Month,
+    profiles: Vec<valfri_core::compensation::Settings>,
+    service_profile: Vec<usize>,
+    providers: Vec<ProviderInfo>,
+    client_zone: Vec<u32>,
+    /// Per profile: the rates of its service types.
+    rates: Vec<Vec<valfri_core::compensation::Rate>>,
+    /// Sorted by client; `*_at[c]..*_at[c + 1]` are client c's.
+    decisions: Vec<Decision>,
+    decisions_at: Vec<usize>,
+    assignments: Vec<Assignment>,
+    assignments_at: Vec<usize>,
 }
+
+fn offsets(n: usize, keys: impl Iterator<Item = u32>) -> Vec<usize> {
+    let mut at = vec![0usize; n + 1];
+    for c in keys {
+        at[c as usize + 1] += 1;
+    }
+    for i in 1..at.len() {
+        at[i] += at[i - 1];
+    }
+    at
+}
+
+/// What the chunks add up to, per provider (and per profile for VAT).
+struct Totals {
+    lines: Vec<Vec<Line>>,
+    flags: Vec<Vec<ResolvedFlag>>,
+    /// `[provider][profile]`: lines total, in öre.
+    by_profile: Vec<Vec<i64>>,
+}
+
+impl Shared {
+    /// Settles a chunk of whole clients (with or without visits).
+    fn settle_chunk(&self, chunk: Vec<ClientVisits>, out: &mut Totals) -> Result<(), InputError> {
+        let local: Vec<u32> = chunk.iter().map(|c| c.client).collect();
+        let clients: Vec<ClientInfo> = local.iter().map(|&c| ClientInfo { zone: self.client_zone[c as usize] }).collect();
+        let mut external_ids: Vec<&str> = Vec::new();
+        for (p, settings) in self.profiles.iter().enumerate() {
+            let mine = |s: u32| self.service_profile.get(s as usize) == Some(&p);
+            let mut decisions = Vec::new();
+            let mut assignments = Vec::new();
+            for (k, &c) in local.iter().enumerate() {
+                let k = k as u32;
+                let c = c as usize;
+                let ds = &self.decisions[self.decisions_at[c]..self.decisions_at[c + 1]];
+                decisions.extend(ds.iter().filter(|d| mine(d.service)).map(|d| Decision { client: k, ..*d }));
+                let asg = &self.assignments[self.assignments_at[c]..self.assignments_at[c + 1]];
+                assignments.extend(asg.iter().filter(|a| mine(a.service)).map(|a| Assignment { client: k, ..*a }));
+            }
+            let any_visits = chunk.iter().any(|cv| cv.visits.iter().any(|v| mine(v.service)));
+            if assignments.is_empty() && !any_visits {
+                continue;
+            }
+            let engine = Engine::new(SettlementContext {
+                month: self.month,
+                settings: settings.clone(),
+                providers: self.providers.clone(),
+                clients: clients.clone(),
+                rates: self.rates[p].clone(),
+                decisions,
+                assignments,
+            })?;
+            let mut batch = engine.batch();
+            external_ids.clear();
+            let mut buf: Vec<Visit> = Vec::new();
+            for (k, cv) in chunk.iter().enumerate() {
+                buf.clear();
+                for (v, ext) in cv.visits.iter().zip(&cv.external_ids) {
+                    if mine(v.service) {
+                        buf.push(Visit { client: k as u32, external_id: external_ids.len() as u32, ..*v });
+                        external_ids.push(ext);
+                    }
+                }
+                if !buf.is_empty() {
+                    engine.add_client(&mut batch, k as u32, &mut buf)?;
+                }
+            }
+            let settled = engine.finish(vec![batch], Vec::new())?;
+            for ps in settled.providers {
+                let pi = ps.provider as usize;
+                out.by_profile[pi][p] = out.by_profile[pi][p].checked_add(ps.lines_total.ore()).ok_or(InputError::Overflow)?;
+                out.lines[pi].extend(ps.lines.into_iter().map(|l| Line { client: local[l.client as usize], ..l }));
+                out.flags[pi].extend(ps.flags.into_iter().map(|f| ResolvedFlag {
+                    external_id: f.visit.and_then(|v| external_ids.get(v as usize)).map(|s| s.to_string()),
+                    flag: Flag { client: local[f.client as usize], ..f },
+                }));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A chunk is settled once it holds this many visits (or clients).
+const CHUNK_VISITS: usize = 65_536;
+const CHUNK_CLIENTS: usize = 4_096;
 
 /// Loads and settles `month`. Reads in one transaction so every table is seen
 /// at the same moment (PostgreSQL: repeatable read; SQLite: the WAL snapshot).
@@ -211,95 +310,90 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     if db.backend == crate::db::Backend::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     }
-    let data = loader::load(&mut tx, month).await?;
-    let load_context = started.elapsed();
-    let engines = engines(&data)?;
+    let mut data = loader::load(&mut tx, month).await?;
+    let n_clients = data.clients.len();
+    let n_providers = data.providers.len();
+    let n_profiles = data.profiles.len();
+    let mut decisions = std::mem::take(&mut data.decisions);
+    decisions.sort_unstable();
+    let mut assignments = std::mem::take(&mut data.assignments);
+    assignments.sort_unstable();
+    let shared = Shared {
+        month,
+        profiles: data.profiles.iter().map(|p| p.settings.clone()).collect(),
+        service_profile: data.service_profile.clone(),
+        providers: data.providers.iter().map(|p| ProviderInfo { vat_entitled: p.vat_entitled }).collect(),
+        client_zone: data.client_zone.clone(),
+        rates: (0..n_profiles).map(|p| data.rates.iter().filter(|r| data.service_profile.get(r.service as usize) == Some(&p)).copied().collect()).collect(),
+        decisions_at: offsets(n_clients, decisions.iter().map(|d| d.client)),
+        decisions,
+        assignments_at: offsets(n_clients, assignments.iter().map(|a| a.client)),
+        assignments,
+    };
+    // Refuse bad settings before reading anything more.
+    for s in &shared.profiles {
+        Engine::new(SettlementContext {
+            month,
+            settings: s.clone(),
+            providers: vec![],
+            clients: vec![],
+            rates: vec![],
+            decisions: vec![],
+            assignments: vec![],
+        })
+        .map_err(engine_error)?;
+    }
+    let context_ms = started.elapsed().as_millis() as u64;
     let provider_ids = data.provider_ids();
     let service_codes = data.service_codes();
-    let month_text = month.to_string();
 
-    // The settling thread: owns the engines while the visits stream in.
-    let (send, mut recv) = tokio::sync::mpsc::channel::<Chunk>(8);
-    let profile_of: Vec<usize> = data.service_profile.clone();
-    let n_profiles = engines.len();
-    let worker = tokio::task::spawn_blocking(move || -> Result<(Vec<Engine>, Vec<Batch>), InputError> {
-        let mut batches: Vec<Batch> = engines.iter().map(|e| e.batch()).collect();
-        let mut split: Vec<Vec<Visit>> = vec![Vec::new(); n_profiles];
+    // The settling thread: owns the totals while the chunks stream in.
+    let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<ClientVisits>>(2);
+    let worker = tokio::task::spawn_blocking(move || -> Result<(Shared, Totals), InputError> {
+        let mut totals = Totals {
+            lines: vec![Vec::new(); n_providers],
+            flags: vec![Vec::new(); n_providers],
+            by_profile: vec![vec![0; n_profiles]; n_providers],
+        };
+        let mut seen = vec![false; n_clients];
         while let Some(chunk) = recv.blocking_recv() {
-            for (client, visits) in chunk {
-                if n_profiles == 1 {
-                    let mut visits = visits;
-                    engines[0].add_client(&mut batches[0], client, &mut visits)?;
-                    continue;
-                }
-                for s in split.iter_mut() {
-                    s.clear();
-                }
-                for v in visits {
-                    split[profile_of.get(v.service as usize).copied().unwrap_or(0)].push(v);
-                }
-                for (p, vs) in split.iter_mut().enumerate() {
-                    if !vs.is_empty() {
-                        engines[p].add_client(&mut batches[p], client, vs)?;
-                    }
-                }
+            for cv in &chunk {
+                seen[cv.client as usize] = true;
             }
+            shared.settle_chunk(chunk, &mut totals)?;
         }
-        Ok((engines, batches))
+        // Clients without visits are paid from their assignments alone.
+        let rest: Vec<u32> = (0..n_clients as u32)
+            .filter(|&c| !seen[c as usize] && shared.assignments_at[c as usize] < shared.assignments_at[c as usize + 1])
+            .collect();
+        for part in rest.chunks(CHUNK_CLIENTS) {
+            let chunk = part.iter().map(|&client| ClientVisits { client, visits: vec![], external_ids: vec![] }).collect();
+            shared.settle_chunk(chunk, &mut totals)?;
+        }
+        Ok((shared, totals))
     });
 
-    // Stream the month's visits client by client.
-    let mut first_ext = vec![u32::MAX; data.clients.len()];
-    let mut next_ext: u32 = 0;
     let mut visits_read: u64 = 0;
-    let sql = format!("SELECT {VISIT_COLUMNS} FROM visits WHERE {VISIT_MONTH} ORDER BY client_id");
+    let sql = visits_sql();
     let read = async {
-        let mut rows = sqlx::query(&sql).bind(&month_text).fetch(&mut *tx);
-        let mut current: Option<u32> = None;
-        let mut pending: Vec<Pending> = Vec::new();
-        let mut chunk: Chunk = Vec::new();
+        let mut rows = sqlx::query(&sql).bind(month.to_string()).fetch(&mut *tx);
+        let mut chunk: Vec<ClientVisits> = Vec::new();
         let mut chunk_visits = 0usize;
-        let mut flush_client = |client: u32, pending: &mut Vec<Pending>, chunk: &mut Chunk, chunk_visits: &mut usize| -> ApiResult<()> {
-            sort_pending(pending);
-            if first_ext[client as usize] != u32::MAX {
-                // The query groups by client; seeing one twice means the
-                // database did not, and the numbering would be wrong.
-                return Err(ApiError::Internal(anyhow::anyhow!("visits of a client arrived in two groups")));
-            }
-            first_ext[client as usize] = next_ext;
-            let mut vs = Vec::with_capacity(pending.len());
-            for p in pending.drain(..) {
-                let mut v = p.visit;
-                v.external_id = next_ext;
-                next_ext = next_ext.checked_add(1).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("too many visits in a month")))?;
-                vs.push(v);
-            }
-            *chunk_visits += vs.len();
-            chunk.push((client, vs));
-            Ok(())
-        };
         while let Some(row) = rows.try_next().await? {
-            let Some((client, p)) = pending_of(&row, &data, &provider_ids, &service_codes)? else {
-                continue;
-            };
-            visits_read += 1;
-            if current != Some(client) {
-                if let Some(c) = current {
-                    flush_client(c, &mut pending, &mut chunk, &mut chunk_visits)?;
-                    if chunk_visits >= 8192 {
-                        chunk_visits = 0;
-                        if send.send(std::mem::take(&mut chunk)).await.is_err() {
-                            // The worker stopped on an error; it is reported below.
-                            return Ok(());
-                        }
-                    }
+            let client_id: String = row.try_get("client_id").map_err(|e| ApiError::Internal(e.into()))?;
+            let packed: String = row.try_get("packed").map_err(|e| ApiError::Internal(e.into()))?;
+            let client = loader::index_of(&data.clients, &client_id).ok_or_else(|| bad("client", &client_id))?;
+            let cv = unpack(client, &packed, &provider_ids, &service_codes)?;
+            visits_read += cv.visits.len() as u64;
+            chunk_visits += cv.visits.len();
+            chunk.push(cv);
+            if chunk_visits >= CHUNK_VISITS || chunk.len() >= CHUNK_CLIENTS {
+                chunk_visits = 0;
+                if send.send(std::mem::take(&mut chunk)).await.is_err() {
+                    // The worker stopped on an error; it is reported below.
+                    return Ok(());
                 }
-                current = Some(client);
             }
-            pending.push(p);
-        }
-        if let Some(c) = current {
-            flush_client(c, &mut pending, &mut chunk, &mut chunk_visits)?;
         }
         if !chunk.is_empty() {
             let _ = send.send(chunk).await;
@@ -308,119 +402,52 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     };
     let read_result = read.await;
     drop(send);
-    let (engines, batches) =
-        worker.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("settling thread: {e}")))?.map_err(engine_error)?;
+    let visits_done = Instant::now();
+    let visits_ms = (visits_done - started).as_millis() as u64 - context_ms;
+    let joined = worker.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("settling thread: {e}")))?;
     read_result?;
-    let stream_done = started.elapsed();
-    let settle_started = Instant::now();
-
-    // Finish each profile and merge per provider.
-    let mut providers: Vec<ProviderResult> = vec![ProviderResult::default(); data.providers.len()];
-    let mut raw_flags: Vec<Vec<Flag>> = vec![Vec::new(); data.providers.len()];
-    let mut vat_rates: Vec<Option<Option<u32>>> = vec![None; data.providers.len()];
-    for ((engine, batch), profile) in engines.iter().zip(batches).zip(&data.profiles) {
-        let settled = engine.finish(vec![batch], Vec::new()).map_err(engine_error)?;
-        for ps in settled.providers {
-            let p = ps.provider as usize;
-            let out = &mut providers[p];
-            if !ps.lines.is_empty() {
-                let bp = profile.settings.vat_compensation_bp;
-                vat_rates[p] = Some(match vat_rates[p] {
-                    None => Some(bp),
-                    Some(Some(x)) if x == bp => Some(bp),
-                    Some(_) => None,
-                });
-            }
-            out.lines.extend(ps.lines);
-            raw_flags[p].extend(ps.flags);
-            out.lines_total = out.lines_total.checked_add(ps.lines_total).ok_or(engine_error(InputError::Overflow))?;
-            out.vat = out.vat.checked_add(ps.vat).ok_or(engine_error(InputError::Overflow))?;
-        }
-    }
-    let single_vat = if data.profiles.len() == 1 { Some(data.profiles[0].settings.vat_compensation_bp) } else { None };
-    for (p, out) in providers.iter_mut().enumerate() {
-        out.lines.sort_unstable();
-        raw_flags[p].sort_unstable();
-        out.vat_bp = match vat_rates[p] {
-            Some(bp) => bp,
-            None => single_vat,
-        };
-    }
-    let settle_time = settle_started.elapsed();
-
-    // Name the flagged visits.
-    let resolve_started = Instant::now();
-    let names = resolve_visits(&mut tx, &data, &raw_flags, &first_ext, &month_text, &provider_ids, &service_codes).await?;
-    for (p, flags) in raw_flags.into_iter().enumerate() {
-        providers[p].flags = flags
-            .into_iter()
-            .map(|flag| {
-                let external_id = flag.visit.and_then(|v| names.get(&v)).cloned();
-                ResolvedFlag { flag, external_id }
-            })
-            .collect();
-    }
+    let (shared, totals) = joined.map_err(engine_error)?;
     tx.commit().await?;
-    if std::env::var_os("VALFRI_SETTLE_TRACE").is_some() {
-        eprintln!(
-            "settle {month}: context {:?}, stream {:?}, finish {:?}, resolve {:?} ({} flagged visits)",
-            load_context,
-            stream_done - load_context,
-            settle_time,
-            resolve_started.elapsed(),
-            names.len()
-        );
-    }
-    Ok(Computed { data, providers, visits: visits_read, load_time: started.elapsed() - settle_time, settle_time })
-}
 
-/// Maps the external-id numbers of flagged visits back to the external ids:
-/// re-reads only the flagged clients' visits, in chunks, sorted as before.
-#[allow(clippy::too_many_arguments)]
-async fn resolve_visits(
-    conn: &mut AnyConnection,
-    data: &MonthData,
-    flags: &[Vec<Flag>],
-    first_ext: &[u32],
-    month: &str,
-    provider_ids: &[String],
-    service_codes: &[String],
-) -> ApiResult<HashMap<u32, String>> {
-    let mut wanted: Vec<(u32, u32)> = flags.iter().flatten().filter_map(|f| f.visit.map(|v| (f.client, v))).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let mut clients: Vec<u32> = wanted.iter().map(|w| w.0).collect();
-    clients.dedup();
-    let mut names = HashMap::with_capacity(wanted.len());
-    for group in clients.chunks(400) {
-        let placeholders: Vec<String> = (0..group.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT {VISIT_COLUMNS} FROM visits WHERE {VISIT_MONTH} AND client_id IN ({}) ORDER BY client_id",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql).bind(month);
-        for &c in group {
-            q = q.bind(&data.clients[c as usize]);
-        }
-        let rows = q.fetch_all(&mut *conn).await?;
-        let mut per_client: HashMap<u32, Vec<Pending>> = HashMap::new();
-        for r in &rows {
-            if let Some((client, p)) = pending_of(r, data, provider_ids, service_codes)? {
-                per_client.entry(client).or_default().push(p);
+    let Totals { lines, flags, by_profile } = totals;
+    let mut providers = Vec::with_capacity(n_providers);
+    for (p, ((mut lines, mut flags), sums)) in lines.into_iter().zip(flags).zip(by_profile).enumerate() {
+        lines.sort_unstable();
+        flags.sort_unstable_by(|a, b| {
+            (a.flag.client, a.flag.service, a.external_id.as_deref().map(str::as_bytes), a.flag.code, a.flag.detail).cmp(&(
+                b.flag.client,
+                b.flag.service,
+                b.external_id.as_deref().map(str::as_bytes),
+                b.flag.code,
+                b.flag.detail,
+            ))
+        });
+        let lines_total: i64 = sums.iter().try_fold(0i64, |acc, x| acc.checked_add(*x)).ok_or_else(|| engine_error(InputError::Overflow))?;
+        let mut vat = Money::ZERO;
+        let mut rates_used: Vec<u32> = Vec::new();
+        for (k, sum) in sums.iter().enumerate() {
+            let bp = shared.profiles[k].vat_compensation_bp;
+            if *sum != 0 || (n_profiles == 1) {
+                rates_used.push(bp);
+            }
+            if shared.providers[p].vat_entitled {
+                let v = basis_points_of(Money::from_ore(*sum), bp).ok_or_else(|| engine_error(InputError::Overflow))?;
+                vat = vat.checked_add(v).ok_or_else(|| engine_error(InputError::Overflow))?;
             }
         }
-        for (client, mut pending) in per_client {
-            sort_pending(&mut pending);
-            let first = first_ext[client as usize];
-            for (k, p) in pending.into_iter().enumerate() {
-                let ext = first.wrapping_add(k as u32);
-                if wanted.binary_search(&(client, ext)).is_ok() {
-                    names.insert(ext, p.external_id);
-                }
-            }
-        }
+        rates_used.sort_unstable();
+        rates_used.dedup();
+        let vat_bp = match rates_used.as_slice() {
+            [one] => Some(*one),
+            [] => Some(shared.profiles.first().map_or(0, |s| s.vat_compensation_bp)),
+            _ => None,
+        };
+        providers.push(ProviderResult { lines, flags, lines_total: Money::from_ore(lines_total), vat, vat_bp });
     }
-    Ok(names)
+    let finish_ms = visits_done.elapsed().as_millis() as u64;
+    data.decisions = Vec::new();
+    data.assignments = Vec::new();
+    Ok(Computed { data, providers, visits: visits_read, timings: Timings { context_ms, visits_ms, finish_ms } })
 }
 
 /// Whether a flag blocks approval.
@@ -449,5 +476,25 @@ mod tests {
         assert_eq!(a, "2026-02-28T23:00:00Z");
         // April starts in summer time.
         assert_eq!(b, "2026-03-31T22:00:00Z");
+    }
+
+    #[test]
+    fn unpacks_and_orders_a_clients_visits() {
+        let providers = vec!["pa".to_string(), "pb".to_string()];
+        let services = vec!["meals".to_string(), "personal_care".to_string()];
+        let rec = |p: &str, ext: &str, q: &str, cancelled: &str| {
+            format!("{p}{FS}personal_care{FS}performed{FS}2026-03-10T08:00:00Z{FS}2026-03-10T09:00:00Z{FS}2{FS}{q}{FS}{cancelled}{FS}{ext}")
+        };
+        let packed = [rec("pb", "a", "0", ""), rec("pa", "z,;x", "3", "2026-03-09T08:00:00Z"), rec("pa", "b", "0", "")].join(&RS.to_string());
+        let cv = unpack(7, &packed, &providers, &services).unwrap();
+        assert_eq!(cv.external_ids, vec!["b", "z,;x", "a"]);
+        assert_eq!(cv.visits[0].provider, 0);
+        assert_eq!(cv.visits[2].provider, 1);
+        assert!(cv.visits[0].double_staffed);
+        assert_eq!(cv.visits[1].quantity.map(|q| q.get()), Some(3));
+        assert_eq!(cv.visits[0].quantity, None);
+        assert!(cv.visits[1].cancelled_at.is_some());
+        assert_eq!(cv.visits[0].service, 1);
+        assert!(unpack(7, "garbage", &providers, &services).is_err());
     }
 }

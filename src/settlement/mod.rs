@@ -171,9 +171,15 @@ pub struct RunReport {
     pub not_approved: Vec<(String, String)>,
     /// Sum of all providers' totals for the month, in öre.
     pub total_ore: i64,
+    /// Reading the month (context and visits, with settling overlapping
+    /// the read), in milliseconds.
     pub load_ms: u64,
+    /// Settling what was left after the read and merging, in milliseconds.
     pub settle_ms: u64,
+    /// Writing the drafts, in milliseconds.
     pub store_ms: u64,
+    /// The same time in finer parts.
+    pub timings: compute::Timings,
 }
 
 /// Computes `month` and stores every provider's draft (approved months are
@@ -191,8 +197,9 @@ pub async fn run_month(db: &crate::db::Db, month: Month, by: &str, now: &str, ap
         approved: vec![],
         not_approved: vec![],
         total_ore: 0,
-        load_ms: computed.load_time.as_millis() as u64,
-        settle_ms: computed.settle_time.as_millis() as u64,
+        load_ms: computed.timings.context_ms + computed.timings.visits_ms,
+        settle_ms: computed.timings.finish_ms,
+        timings: computed.timings,
         store_ms,
     };
     drop(computed);
@@ -235,9 +242,10 @@ pub async fn cli_settle(state: &crate::app::AppState, month: &str, approve: bool
     let _ = writeln!(out, "  total {} kr", export::kr_point(r.total_ore));
     let _ = writeln!(
         out,
-        "  time: read {} ms, settle {} ms, store {} ms, all {} ms",
-        r.load_ms,
-        r.settle_ms,
+        "  time: context {} ms, visits (read and settle) {} ms, finish {} ms, store {} ms, all {} ms",
+        r.timings.context_ms,
+        r.timings.visits_ms,
+        r.timings.finish_ms,
         r.store_ms,
         started.elapsed().as_millis()
     );

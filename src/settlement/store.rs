@@ -6,6 +6,7 @@
 
 use super::compute::{Computed, ProviderResult};
 use super::{Adjustment, Flag, Line, NewAdjustment, Settlement};
+use crate::db::Backend;
 use crate::error::{ApiError, ApiResult, Fields};
 use sqlx::{AnyConnection, Row};
 use std::time::{Duration, Instant};
@@ -210,36 +211,46 @@ pub struct SaveReport {
 }
 
 /// Rows per multi-row INSERT: below both databases' bind-parameter limits.
-const LINE_CHUNK: usize = 1000;
+const ROWS_PER_INSERT: usize = 500;
 
-async fn insert_lines(c: &mut AnyConnection, settlement_id: &str, lines: &[Line]) -> ApiResult<()> {
-    for chunk in lines.chunks(LINE_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO settlement_lines (settlement_id, seq, client_id, service_type, time_class, zone, rate_valid_from, rate_ore, \
-             quantity_num, quantity_den, amount_ore) VALUES ",
-        );
-        for k in 0..chunk.len() {
-            let b = k * 10 + 2;
-            if k > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b,
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
+/// `(…), (…)` for `rows` rows of `per_row` values. SQLite gets plain `?`:
+/// it looks numbered parameters up by a linear scan, which makes binding
+/// thousands of `$n` quadratic; PostgreSQL gets `$1, $2, …`.
+fn values(backend: Backend, rows: usize, per_row: usize) -> String {
+    let mut s = String::with_capacity(rows * per_row * 6);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
         }
-        let mut q = sqlx::query(&sql).bind(settlement_id);
+        s.push('(');
+        for k in 0..per_row {
+            if k > 0 {
+                s.push(',');
+            }
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * per_row + k + 1).to_string());
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+async fn insert_lines(c: &mut AnyConnection, backend: Backend, settlement_id: &str, lines: &[Line]) -> ApiResult<()> {
+    for chunk in lines.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO settlement_lines (settlement_id, seq, client_id, service_type, time_class, zone, rate_valid_from, rate_ore, \
+             quantity_num, quantity_den, amount_ore) VALUES {}",
+            values(backend, chunk.len(), 11)
+        );
+        let mut q = sqlx::query(&sql);
         for l in chunk {
             q = q
+                .bind(settlement_id)
                 .bind(l.seq)
                 .bind(&l.client_id)
                 .bind(&l.service_type)
@@ -256,21 +267,16 @@ async fn insert_lines(c: &mut AnyConnection, settlement_id: &str, lines: &[Line]
     Ok(())
 }
 
-async fn insert_flags(c: &mut AnyConnection, settlement_id: &str, flags: &[Flag]) -> ApiResult<()> {
-    for chunk in flags.chunks(LINE_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO settlement_flags (settlement_id, seq, client_id, service_type, external_id, code, detail, excess_ore) VALUES ",
+async fn insert_flags(c: &mut AnyConnection, backend: Backend, settlement_id: &str, flags: &[Flag]) -> ApiResult<()> {
+    for chunk in flags.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO settlement_flags (settlement_id, seq, client_id, service_type, external_id, code, detail, excess_ore) VALUES {}",
+            values(backend, chunk.len(), 8)
         );
-        for k in 0..chunk.len() {
-            let b = k * 7 + 2;
-            if k > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
-        }
-        let mut q = sqlx::query(&sql).bind(settlement_id);
+        let mut q = sqlx::query(&sql);
         for f in chunk {
             q = q
+                .bind(settlement_id)
                 .bind(f.seq)
                 .bind(&f.client_id)
                 .bind(&f.service_type)
@@ -356,8 +362,8 @@ pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) 
             sqlx::query("DELETE FROM settlement_lines WHERE settlement_id = $1").bind(&id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM settlement_flags WHERE settlement_id = $1").bind(&id).execute(&mut *tx).await?;
         }
-        insert_lines(&mut tx, &id, &lines).await?;
-        insert_flags(&mut tx, &id, &flags).await?;
+        insert_lines(&mut tx, db.backend, &id, &lines).await?;
+        insert_flags(&mut tx, db.backend, &id, &flags).await?;
         let adjustments_total: i64 = adjustments.iter().map(|a| a.amount_ore).sum();
         sqlx::query(
             "UPDATE settlements SET revision = revision + $1, lines_total_ore = $2, vat_basis_points = $3, vat_ore = $4, \

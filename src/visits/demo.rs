@@ -18,6 +18,9 @@ struct Assignment {
     service: String,
     from: Date,
     to: Option<Date>,
+    /// Granted per month: minutes, or units for per-unit services.
+    monthly: i64,
+    double: bool,
 }
 
 /// Local `YYYY-MM-DD HH:MM` of a date and minutes after midnight.
@@ -57,21 +60,20 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let first = this_month.checked_sub(1.month()).map_err(anyhow::Error::from)?;
     let last = today.yesterday().map_err(anyhow::Error::from)?;
     let tz = state.time_zone();
-    let rows: Vec<(String, String, String, String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT a.provider_id, p.name, a.client_id, c.person_id, a.start_date, a.end_date, a.service_type FROM assignments a \
-         JOIN clients c ON c.id = a.client_id JOIN providers p ON p.id = a.provider_id \
+    let rows: Vec<(String, String, String, Option<String>, String, i64, i64)> = sqlx::query_as(
+        "SELECT a.provider_id, c.person_id, a.start_date, a.end_date, a.service_type, a.monthly_amount, a.double_staffing \
+         FROM assignments a JOIN clients c ON c.id = a.client_id \
          WHERE a.status <> 'cancelled' ORDER BY a.provider_id, a.client_id, a.service_type, a.start_date",
     )
     .fetch_all(&state.db.pool)
     .await?;
     let mut by_provider: BTreeMap<String, Vec<Assignment>> = BTreeMap::new();
-    for (provider, _name, client, person_id, from, to, service) in rows {
+    for (provider, person_id, from, to, service, monthly, double) in rows {
         let (Ok(from), to) = (from.parse::<Date>(), to.and_then(|t| t.parse::<Date>().ok())) else { continue };
         if to.is_some_and(|t| t < first) || from > last {
             continue;
         }
-        let _ = client;
-        by_provider.entry(provider).or_default().push(Assignment { person_id, service, from, to });
+        by_provider.entry(provider).or_default().push(Assignment { person_id, service, from, to, monthly, double: double != 0 });
     }
     for (pi, (provider, assignments)) in by_provider.iter().enumerate() {
         let visits = plan(pi, assignments, first, last, &tz);
@@ -108,84 +110,99 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The visits of one provider: each assignment on every day it is active.
+/// How a service is visited: length in minutes (0: a delivery), the start
+/// of each daily round (minutes after midnight), the minutes between two
+/// clients of one route, clients per route, and the granted unit in minutes
+/// (0: the amount counts visits or portions).
+struct Pattern {
+    code: &'static str,
+    length: i64,
+    rounds: &'static [i64],
+    step: i64,
+    per_route: usize,
+    unit_minutes: i64,
+}
+
+const PATTERNS: &[Pattern] = &[
+    Pattern { code: "personal_care", length: 40, rounds: &[7 * 60, 11 * 60 + 30, 16 * 60 + 30, 20 * 60], step: 50, per_route: 5, unit_minutes: 40 },
+    Pattern { code: "service", length: 60, rounds: &[9 * 60, 13 * 60 + 30], step: 75, per_route: 3, unit_minutes: 60 },
+    Pattern { code: "meals", length: 0, rounds: &[11 * 60], step: 4, per_route: 25, unit_minutes: 0 },
+    Pattern { code: "night_patrol", length: 10, rounds: &[22 * 60, 2 * 60 + 30], step: 20, per_route: 6, unit_minutes: 0 },
+];
+
+/// The visits of one provider: for each assignment about 90 % of its
+/// granted time (or all its units), spread evenly over the days of each
+/// month, delivered in routes so no one is in two places at once.
 fn plan(pi: usize, assignments: &[Assignment], first: Date, last: Date, tz: &jiff::tz::TimeZone) -> Vec<V> {
     let mut out = Vec::new();
     let mut n = 0u64;
     let prefix = format!("D{pi}");
-    // Routes: eight morning visits per staff member, 50 minutes apart.
-    let care: Vec<&Assignment> = assignments.iter().filter(|a| a.service == "personal_care").collect();
-    let service: Vec<&Assignment> = assignments.iter().filter(|a| a.service != "personal_care").collect();
     let mut day = first;
     while day <= last {
-        let active = |a: &&&Assignment| a.from <= day && a.to.is_none_or(|t| t >= day);
-        for (k, a) in care.iter().filter(active).enumerate() {
-            let start = 7 * 60 + (k % 8) as i64 * 50;
-            let staff = format!("{prefix}-S{:02}", k / 8 + 1);
-            // Evening visits for every third client: a second route.
-            let evening = (k % 3 == 0).then(|| (17 * 60 + ((k / 3) % 6) as i64 * 45, format!("{prefix}-E{:02}", k / 18 + 1)));
-            for (s, st) in std::iter::once((start, staff)).chain(evening) {
-                n += 1;
-                if is_dst_ambiguous(day, s, tz) || is_dst_ambiguous(day, s + 40, tz) {
-                    continue;
-                }
-                let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                let late = (h % 7) as i64 - 2;
-                let mut v = V {
-                    external_id: format!("{prefix}-{}-{n}", day.strftime("%Y%m%d")),
-                    client: a.person_id.clone(),
-                    service: a.service.clone(),
-                    status: "performed",
-                    planned: (at(day, s), at(day, s + 40)),
-                    actual: (at(day, s + late), at(day, s + 40 + late + (h % 5) as i64)),
-                    staff: st,
-                    staff_count: "1",
-                    ..V::default()
+        let days = i64::from(day.days_in_month());
+        let i = i64::from(day.day()) - 1;
+        for (pno, p) in PATTERNS.iter().enumerate() {
+            // Route positions per round of the day.
+            let mut position = vec![0usize; p.rounds.len()];
+            for a in assignments.iter().filter(|a| a.service == p.code && a.from <= day && a.to.is_none_or(|t| t >= day)) {
+                let per_month = if p.unit_minutes > 0 {
+                    let mult = if a.double { 2 } else { 1 };
+                    if a.monthly > 0 { a.monthly * 9 / 10 / (p.unit_minutes * mult) } else { 30 }
+                } else {
+                    a.monthly.max(0)
                 };
-                match h % 200 {
-                    0..=2 => {
-                        v.status = "cancelled_late";
-                        v.actual = Default::default();
-                        v.cancelled_at = at(day.yesterday().unwrap_or(day), 20 * 60);
+                let today = ((i + 1) * per_month / days - i * per_month / days) as usize;
+                for round in 0..today.min(p.rounds.len()) {
+                    let k = position[round];
+                    position[round] += 1;
+                    let s = p.rounds[round] + (k % p.per_route) as i64 * p.step;
+                    let e = s + p.length;
+                    n += 1;
+                    if is_dst_ambiguous(day, s, tz) || is_dst_ambiguous(day, e, tz) {
+                        continue;
                     }
-                    3 | 4 => {
-                        v.status = "cancelled_in_time";
-                        v.actual = Default::default();
-                        v.cancelled_at = at(day.checked_sub(3.days()).unwrap_or(day), 10 * 60);
+                    let h = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                    let jitter = if p.length > 0 { (h % 7) as i64 - 2 } else { 0 };
+                    let mut v = V {
+                        external_id: format!("{prefix}-{}-{n}", day.strftime("%Y%m%d")),
+                        client: a.person_id.clone(),
+                        service: p.code.into(),
+                        status: "performed",
+                        planned: (at(day, s), at(day, e)),
+                        actual: (at(day, s + jitter), at(day, e + jitter + if p.length > 0 { (h % 4) as i64 } else { 0 })),
+                        staff: format!("{prefix}-{pno}{round}-{:03}", k / p.per_route + 1),
+                        staff_count: if a.double && p.unit_minutes > 0 { "2" } else { "1" },
+                        ..V::default()
+                    };
+                    if p.length > 0 {
+                        match h % 200 {
+                            0..=2 => {
+                                v.status = "cancelled_late";
+                                v.actual = Default::default();
+                                v.cancelled_at = at(day.yesterday().unwrap_or(day), 20 * 60);
+                            }
+                            3 | 4 => {
+                                v.status = "cancelled_in_time";
+                                v.actual = Default::default();
+                                v.cancelled_at = at(day.checked_sub(3.days()).unwrap_or(day), 10 * 60);
+                            }
+                            5 => {
+                                v.status = "missed";
+                                v.actual = Default::default();
+                            }
+                            _ => {}
+                        }
                     }
-                    5 => {
-                        v.status = "missed";
-                        v.actual = Default::default();
-                    }
-                    _ => {}
+                    out.push(v);
                 }
-                out.push(v);
             }
-        }
-        // Service: a weekly cleaning, on the client's weekday.
-        for (k, a) in service.iter().filter(active).enumerate() {
-            if (day.weekday().to_monday_zero_offset() as usize) != k % 5 {
-                continue;
-            }
-            n += 1;
-            let s = 9 * 60 + ((k / 5) % 4) as i64 * 120;
-            out.push(V {
-                external_id: format!("{prefix}-{}-{n}", day.strftime("%Y%m%d")),
-                client: a.person_id.clone(),
-                service: a.service.clone(),
-                status: "performed",
-                planned: (at(day, s), at(day, s + 90)),
-                actual: (at(day, s), at(day, s + 95)),
-                staff: format!("{prefix}-H{:02}", k / 20 + 1),
-                staff_count: "1",
-                ..V::default()
-            });
         }
         day = match day.tomorrow() {
             Ok(d) => d,
             Err(_) => break,
         };
     }
+    let care: Vec<&Assignment> = assignments.iter().filter(|a| a.service == "personal_care" && a.from <= first && !a.double).collect();
     // The deliberate mistakes, on the first days of last month.
     if let (Some(a), Some(b)) = (care.first(), care.get(1)) {
         let d = first.checked_add(2.days()).unwrap_or(first);

@@ -433,7 +433,7 @@ async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> 
 async fn the_lou_share_rule_gives_the_provider_furthest_below_its_share() {
     let w = world().await;
     set_rule(&w, "lou_share", "lou_share").await;
-    let targets = format!("/api/v1/choice-systems/hemtjanst/share-targets");
+    let targets = "/api/v1/choice-systems/hemtjanst/share-targets".to_string();
     let (s, e) = w
         .app
         .call(Method::PUT, &targets, Some(&w.admin), Some(json!({"valid_from": "2026-03-01", "targets": [

@@ -1259,10 +1259,9 @@ async fn timing_of_a_large_month() {
         let report =
             valfri::settlement::run_month(&w.app.state.db, "2026-03".parse().unwrap(), "bench", "2026-04-01T00:00:00Z", false).await.unwrap();
         eprintln!(
-            "round {round}: {:?} in all; read {} ms, settle {} ms, store {} ms; {} written, {} unchanged; total {} öre; peak {} MiB",
+            "round {round}: {:?} in all; {:?}, store {} ms; {} written, {} unchanged; total {} öre; peak {} MiB",
             t.elapsed(),
-            report.load_ms,
-            report.settle_ms,
+            report.timings,
             report.store_ms,
             report.saved.written.len(),
             report.saved.unchanged.len(),
