@@ -2,7 +2,7 @@
 //! and `/api/v1/choice-systems/{id}/share-targets`.
 
 use super::tasks::Task;
-use super::{Actor, Choice, GroupContext};
+use super::{Actor, Choice, GroupContext, HandOverReport};
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, Event};
@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tasks))
         .routes(routes!(task_done))
         .routes(routes!(get_share_targets, put_share_targets))
+        .routes(routes!(post_hand_over))
 }
 
 /// May `who` read this client's choices? Providers only their own clients
@@ -543,4 +544,48 @@ async fn put_share_targets(
     )
     .await?;
     Ok(Json(share_targets(&state, &id, from).await?))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct HandOverRequest {
+    pub provider_id: String,
+    /// Only clients in this area (default: every area).
+    pub area_code: Option<String>,
+    /// Only this service's group (default: every service).
+    pub service_type: Option<String>,
+    /// The first day the provider no longer serves them (YYYY-MM-DD).
+    pub effective_date: String,
+    pub reason: super::HandOverReason,
+    /// List who would be affected, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Hands a departing provider's clients over: each gets a re-choice task
+/// and the default provider from the date unless they choose before. The
+/// contract endpoints do this on termination; this route runs it (again)
+/// by hand and is idempotent. Admin.
+#[utoipa::path(post, path = "/hand-overs", tag = "choices", request_body = HandOverRequest,
+    responses((status = 200, body = HandOverReport), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn post_hand_over(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(b): ApiJson<HandOverRequest>,
+) -> ApiResult<Json<HandOverReport>> {
+    require(&who, Action::DecideContracts)?;
+    let mut f = Fields::new();
+    let date = crate::setup::model::parse_date(&mut f, "effective_date", &b.effective_date);
+    f.finish()?;
+    let Some(effective_date) = date else { return Err(ApiError::field("effective_date", "invalid_date", "a date is written YYYY-MM-DD")) };
+    let scope = super::HandOverScope {
+        provider_id: b.provider_id,
+        area_code: b.area_code.filter(|a| !a.is_empty()),
+        service_type: b.service_type.filter(|s| !s.is_empty()),
+        effective_date,
+        reason: b.reason,
+    };
+    if b.dry_run {
+        return Ok(Json(HandOverReport { affected: super::hand_over_preview(&state, &who, &scope).await? }));
+    }
+    Ok(Json(super::hand_over(&state, &who, &scope).await?))
 }

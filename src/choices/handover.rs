@@ -90,14 +90,20 @@ async fn candidates(state: &AppState, scope: &HandOverScope, group: Option<&str>
 }
 
 /// Clients in scope who have the provider only through an assignment made
-/// before choices were recorded: record it first, so they are found.
-async fn adopt_in_scope(state: &AppState, scope: &HandOverScope, group: Option<&str>, from: Date) -> ApiResult<()> {
-    let ids: Vec<String> = sqlx::query_scalar(&format!(
-        "SELECT DISTINCT a.client_id FROM assignments a JOIN clients cl ON cl.id = a.client_id \
-         JOIN service_types st ON st.code = a.service_type \
+/// before choices were recorded: (client, group, name, first day).
+async fn unrecorded(
+    state: &AppState,
+    scope: &HandOverScope,
+    group: Option<&str>,
+    from: Date,
+) -> ApiResult<Vec<(String, String, String, String)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT a.client_id, st.service_group, cl.name, MIN(a.start_date) AS start_date FROM assignments a \
+         JOIN clients cl ON cl.id = a.client_id JOIN service_types st ON st.code = a.service_type \
          WHERE a.provider_id = $1 AND (a.end_date IS NULL OR a.end_date >= $2) {} \
          AND ($3 = '' OR cl.area_code = $3) AND ($4 = '' OR st.service_group = $4) \
-         AND NOT EXISTS (SELECT 1 FROM current_choice cc WHERE cc.client_id = a.client_id AND cc.service_group = st.service_group)",
+         AND NOT EXISTS (SELECT 1 FROM current_choice cc WHERE cc.client_id = a.client_id AND cc.service_group = st.service_group) \
+         GROUP BY a.client_id, st.service_group, cl.name ORDER BY cl.name, a.client_id",
         super::deps::LIVE_ASSIGNMENT
     ))
     .bind(&scope.provider_id)
@@ -106,9 +112,23 @@ async fn adopt_in_scope(state: &AppState, scope: &HandOverScope, group: Option<&
     .bind(group.unwrap_or(""))
     .fetch_all(&state.db.pool)
     .await?;
-    for id in ids {
-        if let Some(client) = crate::clients::get(state, &id).await? {
-            super::adopt_assignments(state, &client).await?;
+    rows.iter()
+        .filter(|r| r.try_get::<String, _>("service_group").is_ok_and(|g| super::CHOICE_GROUPS.contains(&g.as_str())))
+        .map(|r| {
+            let g = |c: &str| r.try_get::<String, _>(c).map_err(|e| ApiError::Internal(e.into()));
+            Ok((g("client_id")?, g("service_group")?, g("name")?, g("start_date")?))
+        })
+        .collect()
+}
+
+/// Records those assignments as choices first, so the hand-over finds them.
+async fn adopt_in_scope(state: &AppState, scope: &HandOverScope, group: Option<&str>, from: Date) -> ApiResult<()> {
+    let mut done = std::collections::HashSet::new();
+    for (id, ..) in unrecorded(state, scope, group, from).await? {
+        if done.insert(id.clone()) {
+            if let Some(client) = crate::clients::get(state, &id).await? {
+                super::adopt_assignments(state, &client).await?;
+            }
         }
     }
     Ok(())
@@ -163,12 +183,29 @@ async fn prepare(state: &AppState, scope: &HandOverScope) -> ApiResult<(Option<S
 /// list of the clients shown.
 pub async fn hand_over_preview(state: &AppState, who: &Principal, scope: &HandOverScope) -> ApiResult<Vec<AffectedClient>> {
     let (group, from) = prepare(state, scope).await?;
+    // Unrecorded assignments count as a timeline of one row, as they will once recorded.
+    let mut todo: Vec<(String, String, String, Option<Timeline>)> =
+        candidates(state, scope, group.as_deref(), from).await?.into_iter().map(|(c, g, n)| (c, g, n, None)).collect();
+    for (c, g, n, start) in unrecorded(state, scope, group.as_deref(), from).await? {
+        let segment = rules::Segment {
+            id: String::new(),
+            provider_id: scope.provider_id.clone(),
+            from: super::parse_date(&start)?,
+            to: None,
+            hand_over: false,
+            default: false,
+        };
+        todo.push((c, g, n, Some(Timeline { segments: vec![segment], ..Timeline::default() })));
+    }
     let mut out = Vec::new();
-    for (client_id, g, name) in candidates(state, scope, group.as_deref(), from).await? {
+    for (client_id, g, name, virtual_timeline) in todo {
         let Some(client) = crate::clients::get(state, &client_id).await? else { continue };
-        let timeline = {
-            let mut c = state.db.pool.acquire().await?;
-            super::load_timeline(&mut c, &client_id, &g).await?
+        let timeline = match virtual_timeline {
+            Some(t) => t,
+            None => {
+                let mut c = state.db.pool.acquire().await?;
+                super::load_timeline(&mut c, &client_id, &g).await?
+            }
         };
         let (outcome, on, default_provider_id) = match step(&timeline, &scope.provider_id, from) {
             Step::Skip => continue,
@@ -193,7 +230,9 @@ pub async fn hand_over_preview(state: &AppState, who: &Principal, scope: &HandOv
             outcome: outcome.into(),
         });
     }
-    let ids: Vec<String> = out.iter().map(|a| a.client_id.clone()).collect();
+    let mut ids: Vec<String> = out.iter().map(|a| a.client_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
     audit::record_client_list(state, who, &ids, &format!("hand-over preview of provider {}", scope.provider_id)).await?;
     Ok(out)
 }

@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_providers, create_provider))
-        .routes(routes!(get_provider))
+        .routes(routes!(get_provider, put_provider))
         .routes(routes!(get_public_profile))
         .routes(routes!(provider_clients))
 }
@@ -57,6 +57,18 @@ async fn create_provider(
     responses((status = 200, body = Provider), (status = 404, body = Problem)))]
 async fn get_provider(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Provider>> {
     super::get(&state, &id).await?.map(Json).ok_or(ApiError::NotFound("provider"))
+}
+
+/// Updates a provider's public profile (the provider itself or admin).
+#[utoipa::path(put, path = "/providers/{id}", tag = "providers", params(("id" = String, Path)), request_body = super::ProfileUpdate,
+    responses((status = 200, body = Provider), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn put_provider(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(u): ApiJson<super::ProfileUpdate>,
+) -> ApiResult<Json<Provider>> {
+    Ok(Json(super::update_profile(&state, &who, &id, &u).await?))
 }
 
 /// The citizen's view of a provider: profile, areas and services served

@@ -185,6 +185,92 @@ pub async fn list(state: &crate::app::AppState) -> ApiResult<Vec<Provider>> {
     rows.iter().map(from_row).collect()
 }
 
+/// The parts of a profile a provider keeps up to date itself; the
+/// organisation number and the VAT status are the municipality's.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ProfileUpdate {
+    pub name: String,
+    /// municipal, private or nonprofit (admin only may set municipal).
+    pub ownership: String,
+    #[serde(default)]
+    pub owner_name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub specialities: Vec<String>,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub website: String,
+}
+
+/// Updates a provider's public profile (the provider itself or admin).
+pub async fn update_profile(
+    state: &crate::app::AppState,
+    who: &crate::auth::Principal,
+    id: &str,
+    u: &ProfileUpdate,
+) -> ApiResult<Provider> {
+    use crate::auth::PrincipalKind;
+    let own = matches!(&who.kind, PrincipalKind::Provider { provider_id } if provider_id == id);
+    if !own && !crate::auth::access::permits(who, crate::auth::access::Action::ManageProviders) {
+        return Err(ApiError::NotFound("provider"));
+    }
+    let current = get(state, id).await?.ok_or(ApiError::NotFound("provider"))?;
+    let mut f = Fields::new();
+    let as_new = NewProvider {
+        name: u.name.clone(),
+        org_nr: current.org_nr.clone(),
+        ownership: u.ownership.clone(),
+        owner_name: u.owner_name.clone(),
+        description: u.description.clone(),
+        languages: u.languages.clone(),
+        specialities: u.specialities.clone(),
+        phone: u.phone.clone(),
+        email: u.email.clone(),
+        website: u.website.clone(),
+        vat_compensation: None,
+    };
+    check_new(state, &mut f, &as_new);
+    if own && (u.ownership == "municipal") != (current.ownership == "municipal") {
+        f.push("ownership", "not_allowed", "only the municipality changes whether a provider is its own");
+    }
+    f.finish()?;
+    sqlx::query(
+        "UPDATE providers SET name = $1, ownership = $2, owner_name = $3, description = $4, languages = $5, specialities = $6, \
+         phone = $7, email = $8, website = $9 WHERE id = $10",
+    )
+    .bind(u.name.trim())
+    .bind(&u.ownership)
+    .bind(u.owner_name.trim())
+    .bind(u.description.trim())
+    .bind(u.languages.join(","))
+    .bind(u.specialities.join(","))
+    .bind(u.phone.trim())
+    .bind(u.email.trim())
+    .bind(u.website.trim())
+    .bind(id)
+    .execute(&state.db.pool)
+    .await?;
+    crate::audit::record(
+        state,
+        who,
+        crate::audit::Event {
+            action: crate::audit::AuditAction::Update,
+            subject_type: "provider",
+            subject_id: id,
+            client_id: None,
+            detail: "public profile".into(),
+        },
+    )
+    .await?;
+    get(state, id).await?.ok_or(ApiError::NotFound("provider"))
+}
+
 /// One quality figure shown to citizens next to a provider, e.g. the number
 /// of different staff a client meets in 14 days. Filled by follow-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

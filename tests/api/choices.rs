@@ -575,17 +575,31 @@ async fn an_area_withdrawal_hands_over_only_that_area_and_a_recorded_assignment_
     w.app.assign(&lit, &w.a, "2026-01-01", None).await;
     let (s, _) = choose(&w.app, &w.officer, &w.client, "personal_care", &w.a).await;
     assert_eq!(s, StatusCode::CREATED);
-    let admin = principal(&w.app, "admin").await;
-    let scope = HandOverScope {
-        provider_id: w.a.clone(),
-        area_code: Some("lit".into()),
-        service_type: None,
-        effective_date: "2026-04-01".parse().unwrap(),
-        reason: HandOverReason::AreaWithdrawn,
-    };
-    let report = valfri::choices::hand_over(&w.app.state, &admin, &scope).await.unwrap();
-    assert_eq!(report.affected.len(), 1, "{:?}", report.affected);
-    assert_eq!(report.affected[0].client_id, lit);
+    // Over HTTP this time: admin only, a dry run first.
+    let body = json!({"provider_id": w.a, "area_code": "lit", "effective_date": "2026-04-01", "reason": "area_withdrawn", "dry_run": true});
+    let (s, _) = w.app.post("/api/v1/hand-overs", &w.officer, body.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, dry) = w.app.post("/api/v1/hand-overs", &w.admin, body.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{dry}");
+    assert_eq!((dry["affected"].as_array().unwrap().len(), dry["affected"][0]["default_provider_id"].as_str()), (1, Some(w.muni.as_str())));
+    assert_eq!(dry["affected"][0]["default_choice_id"], Value::Null);
+    let mut real = body.clone();
+    real["dry_run"] = json!(false);
+    let (s, report) = w.app.post("/api/v1/hand-overs", &w.admin, real).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let affected = report["affected"].as_array().unwrap();
+    assert_eq!(affected.len(), 1, "{report}");
+    assert_eq!((affected[0]["client_id"].as_str(), affected[0]["outcome"].as_str()), (Some(lit.as_str()), Some("moved_to_default")));
+    let (s, e) = w
+        .app
+        .post("/api/v1/hand-overs", &w.admin, json!({"provider_id": w.a, "effective_date": "1 april", "reason": "area_withdrawn"}))
+        .await;
+    assert_eq!((s, e["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("effective_date")));
+    let (s, _) = w
+        .app
+        .post("/api/v1/hand-overs", &w.admin, json!({"provider_id": "nobody", "effective_date": "2026-04-01", "reason": "area_withdrawn"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let r = rows(&w.app, &lit, "personal_care").await;
     assert_eq!(r[0], (w.a.clone(), "2026-01-01".into(), Some("2026-03-31".into()), "active".into()));
     assert_eq!(r[1], (w.muni.clone(), "2026-04-01".into(), None, "active".into()));

@@ -193,3 +193,32 @@ async fn the_comparison_pages_work_without_signing_in() {
     let (s, _) = page(&w.app, "/providers/nope").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_provider_keeps_its_own_profile_up_to_date() {
+    let (w, muni) = market().await;
+    let body = json!({"name": "Omsorg A AB", "ownership": "private", "owner_name": "Nya ägare AB", "description": "Nu även kvällar.",
+        "languages": ["sv", "ar"], "specialities": ["palliative"], "phone": "063-10 10 10"});
+    let (s, p) = w.app.call(Method::PUT, &format!("/api/v1/providers/{}", w.a), Some(&w.a_token), Some(body.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!((p["owner_name"].as_str(), p["org_nr"].as_str()), (Some("Nya ägare AB"), Some(ORG_A)));
+    let (_, c) = public(&w.app, "/api/v1/compare?postcode=83130&services=service&language=ar").await;
+    assert_eq!(ids(&c), vec![w.a.clone()]);
+    // Not another provider's, and not to become the municipal unit.
+    let (s, _) = w.app.call(Method::PUT, &format!("/api/v1/providers/{}", w.a), Some(&w.b_token), Some(body.clone())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let mut municipal = body.clone();
+    municipal["ownership"] = json!("municipal");
+    let (s, b) = w.app.call(Method::PUT, &format!("/api/v1/providers/{}", w.a), Some(&w.a_token), Some(municipal)).await;
+    assert_eq!((s, b["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("ownership")));
+    let (s, _) = w
+        .app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/providers/{muni}"),
+            Some(&w.admin),
+            Some(json!({"name": "Kommunens hemtjänst", "ownership": "municipal"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}

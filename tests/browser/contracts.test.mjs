@@ -109,6 +109,10 @@ describe('a provider applies and is approved; citizens compare', { timeout: 420_
     const file = await page.request.get(`${valfri.url}${href}`);
     assert.equal(file.status(), 200);
     assert.equal(file.headers()['content-type'], 'application/pdf');
+    // The provider's list shows its own application only.
+    await page.goto(`${valfri.url}/contracts`);
+    assert.equal(await page.locator('tbody tr').count(), 1);
+    await checkA11y(page);
   });
 
   test('admin reviews each requirement, approves and activates', async () => {
