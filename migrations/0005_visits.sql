@@ -20,23 +20,20 @@ CREATE TABLE visits (
     staff_count BIGINT NOT NULL CHECK (staff_count IN (1, 2)),
     -- Units delivered, for per-unit services only; NULL = one.
     quantity BIGINT CHECK (quantity IS NULL OR quantity > 0),
-    -- Derived at import, never input: the visit's times (actual when
-    -- performed, planned otherwise), its elapsed whole minutes (times floored
-    -- to the minute), and the local date and month (YYYY-MM) it starts in,
-    -- which is the month it belongs to.
-    start_at TEXT NOT NULL,
-    end_at TEXT NOT NULL,
+    -- Derived at import, never input: the visit's elapsed whole minutes
+    -- (actual times when performed, planned otherwise, floored to the
+    -- minute), and the local date and month (YYYY-MM) it starts in, which is
+    -- the month it belongs to.
     minutes BIGINT NOT NULL CHECK (minutes >= 0),
     local_date TEXT NOT NULL,
     month TEXT NOT NULL,
     -- 64-bit hash of the reported content: equal hash = unchanged row.
     content_hash BIGINT NOT NULL,
+    -- The import that last wrote the row (visit_imports has when and who).
     import_id TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
     PRIMARY KEY (provider_id, external_id),
     CHECK ((status = 'performed') = (actual_start IS NOT NULL AND actual_end IS NOT NULL)),
-    CHECK (status = 'performed' OR (planned_start IS NOT NULL AND planned_end IS NOT NULL)),
-    CHECK (end_at >= start_at)
+    CHECK (status = 'performed' OR (planned_start IS NOT NULL AND planned_end IS NOT NULL))
 );
 CREATE INDEX visits_provider_date ON visits (provider_id, local_date);
 -- provider_id last: a client's visits by other providers are found in the index alone.

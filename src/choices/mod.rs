@@ -288,16 +288,9 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    pub fn current(&self, today: Date) -> Option<&Segment> {
-        self.segments.iter().find(|s| s.covers(today))
-    }
-
+    /// The latest row: the pending one if there is one, else the current.
     pub fn head(&self) -> Option<&Segment> {
         self.segments.iter().max_by_key(|s| s.from)
-    }
-
-    pub fn pending(&self, today: Date) -> Option<&Segment> {
-        self.segments.iter().filter(|s| s.from > today).max_by_key(|s| s.from)
     }
 }
 
@@ -614,15 +607,6 @@ pub fn rule_detail(code: &str) -> String {
         "at_capacity" => "the provider has reached its capacity ceiling".into(),
         other => format!("refused by rule {other}"),
     }
-}
-
-/// The result of a choice: the row and the day it takes effect.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ChoiceResult {
-    #[serde(flatten)]
-    pub choice: Choice,
-    /// The provider the client has until the new one takes over (a switch).
-    pub previous_provider_name: Option<String>,
 }
 
 pub async fn load_client(state: &AppState, client_id: &str) -> ApiResult<Client> {

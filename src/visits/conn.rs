@@ -53,7 +53,7 @@ impl Conn {
                     .foreign_keys(true)
                     .synchronous(SqliteSynchronous::Normal)
                     // A big page cache keeps the indexes of a large import in memory.
-                    .pragma("cache_size", "-262144")
+                    .pragma("cache_size", "-524288")
                     .pragma("temp_store", "memory")
                     .disable_statement_logging();
                 Conn::Sqlite(opts.connect().await?)

@@ -1,7 +1,10 @@
 //! Reading a visits CSV file (columns in docs/visits-csv.md) into the
 //! import pipeline, one record at a time: the file is never held as rows.
 
-use super::import::{ImportReport, Importer, Options};
+use super::import::{check, ImportReport, Importer, Item, Options};
+
+/// Rows handed from the reading thread to the writer at a time.
+const BATCH: usize = 2000;
 use super::{RawVisit, COLUMNS, REQUIRED_COLUMNS};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -96,7 +99,7 @@ fn line_at(ends: &[u64], blank: &[bool], byte: u64) -> u64 {
 
 /// Imports a CSV file from any reader. A file whose header is wrong is
 /// refused as a whole (422) and nothing is recorded.
-pub async fn import<R: std::io::Read + Send>(state: &AppState, opts: Options, mut input: R) -> ApiResult<ImportReport> {
+pub async fn import<R: std::io::Read + Send + 'static>(state: &AppState, opts: Options, mut input: R) -> ApiResult<ImportReport> {
     // Peek at the start to choose the delimiter, then read it all through csv.
     let mut head = vec![0u8; 8192];
     let mut filled = 0;
@@ -120,45 +123,74 @@ pub async fn import<R: std::io::Read + Send>(state: &AppState, opts: Options, mu
     }
     let map = header_map(&record)?;
     let mut imp = Importer::begin(state, opts).await?;
-    loop {
-        let at = reader.position().byte();
-        let result = reader.read_byte_record(&mut record);
-        let line = {
-            let l = reader.get_ref();
-            line_at(&l.ends, &l.blank, record.position().map_or(at, |p| p.byte()))
-        };
-        match result {
-            Ok(false) => break,
-            Ok(true) => {
-                if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                    continue; // a blank line
-                }
-                if record.len() != map.len() {
-                    imp.reject_line(line, "wrong_field_count", format!("the row has {} fields, the header {}", record.len(), map.len()));
-                } else {
-                    let mut raw = RawVisit::default();
-                    let mut bad_utf8 = false;
-                    for (i, field) in record.iter().enumerate() {
-                        match std::str::from_utf8(field) {
-                            Ok(s) => raw.set(map[i], s),
-                            Err(_) => bad_utf8 = true,
+    // Reading and validating run on their own thread, writing here: on two
+    // cores the database works while the next rows are checked.
+    let (mut lt, refs) = imp.checker();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(4);
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let at = reader.position().byte();
+            let result = reader.read_byte_record(&mut record);
+            let line = {
+                let l = reader.get_ref();
+                line_at(&l.ends, &l.blank, record.position().map_or(at, |p| p.byte()))
+            };
+            let item = match result {
+                Ok(false) => break,
+                Ok(true) => {
+                    if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                        continue; // a blank line
+                    }
+                    if record.len() != map.len() {
+                        Item::Line {
+                            line,
+                            code: "wrong_field_count",
+                            reason: format!("the row has {} fields, the header {}", record.len(), map.len()),
+                        }
+                    } else {
+                        let mut raw = RawVisit::default();
+                        let mut bad_utf8 = false;
+                        for (i, field) in record.iter().enumerate() {
+                            match std::str::from_utf8(field) {
+                                Ok(s) => raw.set(map[i], s),
+                                Err(_) => bad_utf8 = true,
+                            }
+                        }
+                        if bad_utf8 {
+                            Item::Line {
+                                line,
+                                code: "invalid_encoding",
+                                reason: "the row is not valid UTF-8; save the file as UTF-8".into(),
+                            }
+                        } else {
+                            check(&mut lt, &refs, line, &raw)
                         }
                     }
-                    if bad_utf8 {
-                        imp.reject_line(line, "invalid_encoding", "the row is not valid UTF-8; save the file as UTF-8".into());
-                    } else {
-                        imp.push(line, &raw);
-                    }
                 }
-                if imp.needs_flush() {
-                    imp.flush().await?;
+                Err(e) => Item::Line { line, code: "unreadable_row", reason: e.to_string() },
+            };
+            batch.push(item);
+            if batch.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if tx.blocking_send(full).is_err() {
+                    return; // the importer stopped (an error): stop reading
                 }
-            }
-            Err(e) => {
-                imp.reject_line(line, "unreadable_row", e.to_string());
             }
         }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+    });
+    while let Some(batch) = rx.recv().await {
+        for item in batch {
+            imp.accept(item);
+        }
+        if imp.needs_flush() {
+            imp.flush().await?;
+        }
     }
+    producer.await.map_err(anyhow::Error::from)?;
     imp.finish().await
 }
 

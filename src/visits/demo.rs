@@ -124,7 +124,14 @@ struct Pattern {
 }
 
 const PATTERNS: &[Pattern] = &[
-    Pattern { code: "personal_care", length: 40, rounds: &[7 * 60, 11 * 60 + 30, 16 * 60 + 30, 20 * 60], step: 50, per_route: 5, unit_minutes: 40 },
+    Pattern {
+        code: "personal_care",
+        length: 40,
+        rounds: &[7 * 60, 11 * 60 + 30, 16 * 60 + 30, 20 * 60],
+        step: 50,
+        per_route: 5,
+        unit_minutes: 40,
+    },
     Pattern { code: "service", length: 60, rounds: &[9 * 60, 13 * 60 + 30], step: 75, per_route: 3, unit_minutes: 60 },
     Pattern { code: "meals", length: 0, rounds: &[11 * 60], step: 4, per_route: 25, unit_minutes: 0 },
     Pattern { code: "night_patrol", length: 10, rounds: &[22 * 60, 2 * 60 + 30], step: 20, per_route: 6, unit_minutes: 0 },
@@ -147,7 +154,11 @@ fn plan(pi: usize, assignments: &[Assignment], first: Date, last: Date, tz: &jif
             for a in assignments.iter().filter(|a| a.service == p.code && a.from <= day && a.to.is_none_or(|t| t >= day)) {
                 let per_month = if p.unit_minutes > 0 {
                     let mult = if a.double { 2 } else { 1 };
-                    if a.monthly > 0 { a.monthly * 9 / 10 / (p.unit_minutes * mult) } else { 30 }
+                    if a.monthly > 0 {
+                        a.monthly * 9 / 10 / (p.unit_minutes * mult)
+                    } else {
+                        30
+                    }
                 } else {
                     a.monthly.max(0)
                 };

@@ -155,13 +155,37 @@ async fn approved_months(conn: &mut Conn, provider_id: &str) -> ApiResult<HashSe
     Ok(rows.into_iter().filter(|(_, s)| s == "approved" || s == "exported").map(|(m, _)| m).collect())
 }
 
+/// One input row after validation.
+pub enum Item {
+    Row(Row),
+    Rejected {
+        line: u64,
+        external_id: String,
+        problems: Vec<super::FieldProblem>,
+    },
+    /// A line that could not be read as a row (e.g. the wrong number of fields).
+    Line {
+        line: u64,
+        code: &'static str,
+        reason: String,
+    },
+}
+
+/// Validates one row (pure: may run on any thread).
+pub fn check(lt: &mut LocalTime, refs: &Refs, line: u64, raw: &RawVisit<'_>) -> Item {
+    match validate(lt, refs, line, raw) {
+        Ok(row) => Item::Row(row),
+        Err(problems) => Item::Rejected { line, external_id: raw.external_id.to_string(), problems },
+    }
+}
+
 pub struct Importer {
     conn: Conn,
     opts: Options,
     import_id: String,
     now: String,
     lt: LocalTime,
-    refs: Refs,
+    refs: std::sync::Arc<Refs>,
     approved: HashSet<String>,
     had_visits: bool,
     /// External id -> accepted? (for duplicates in the input and for the flags).
@@ -181,15 +205,15 @@ pub struct Importer {
     pg_stage: bool,
 }
 
-const COLS: &str = "provider_id, import_id, updated_at, external_id, client_id, service_type, status, planned_start, planned_end, \
-                    actual_start, actual_end, cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash";
+const COLS: &str = "provider_id, import_id, external_id, client_id, service_type, status, planned_start, planned_end, \
+                    actual_start, actual_end, cancelled_at, staff_ref, staff_count, quantity, minutes, local_date, month, content_hash";
 const UPSERT_SET: &str = "client_id = excluded.client_id, service_type = excluded.service_type, status = excluded.status, \
      planned_start = excluded.planned_start, planned_end = excluded.planned_end, actual_start = excluded.actual_start, \
      actual_end = excluded.actual_end, cancelled_at = excluded.cancelled_at, staff_ref = excluded.staff_ref, \
-     staff_count = excluded.staff_count, quantity = excluded.quantity, start_at = excluded.start_at, end_at = excluded.end_at, \
+     staff_count = excluded.staff_count, quantity = excluded.quantity, \
      minutes = excluded.minutes, local_date = excluded.local_date, month = excluded.month, content_hash = excluded.content_hash, \
-     import_id = excluded.import_id, updated_at = excluded.updated_at";
-const PER_ROW: usize = 21;
+     import_id = excluded.import_id";
+const PER_ROW: usize = 18;
 
 /// Plain positional `?` (see `conn::positional`): every value bound in order.
 fn sqlite_upsert_sql(n: usize) -> String {
@@ -218,8 +242,8 @@ fn sqlite_upsert_sql(n: usize) -> String {
 /// The text columns of a row that are formatted, not borrowed.
 struct Formatted {
     arena: String,
-    /// Per row: planned_start, planned_end, actual_start, actual_end, cancelled_at, start_at, end_at, local_date, month.
-    spans: Vec<[(usize, usize); 9]>,
+    /// Per row: planned_start, planned_end, actual_start, actual_end, cancelled_at, local_date, month.
+    spans: Vec<[(usize, usize); 7]>,
 }
 
 impl Formatted {
@@ -227,8 +251,8 @@ impl Formatted {
         let mut arena = String::with_capacity(rows.len() * 150);
         let mut spans = Vec::with_capacity(rows.len());
         for r in rows {
-            let mut s = [(0, 0); 9];
-            let stamps = [r.planned_start, r.planned_end, r.actual_start, r.actual_end, r.cancelled_at, Some(r.start), Some(r.end)];
+            let mut s = [(0, 0); 7];
+            let stamps = [r.planned_start, r.planned_end, r.actual_start, r.actual_end, r.cancelled_at];
             for (k, t) in stamps.into_iter().enumerate() {
                 let a = arena.len();
                 if let Some(t) = t {
@@ -238,8 +262,8 @@ impl Formatted {
             }
             let a = arena.len();
             time::push_date(&mut arena, r.local_day);
-            s[7] = (a, arena.len());
-            s[8] = (a, a + 7);
+            s[5] = (a, arena.len());
+            s[6] = (a, a + 7);
             spans.push(s);
         }
         Formatted { arena, spans }
@@ -319,7 +343,7 @@ impl Importer {
             import_id: uuid::Uuid::now_v7().to_string(),
             now: stamp(state.clock.now()),
             lt: LocalTime::new(state.time_zone()),
-            refs,
+            refs: std::sync::Arc::new(refs),
             approved,
             had_visits: !existing.is_empty(),
             seen: HashMap::new(),
@@ -350,29 +374,33 @@ impl Importer {
         }
     }
 
-    /// A row that could not even be read (e.g. a CSV record with the wrong number of fields).
-    pub fn reject_line(&mut self, line: u64, code: &str, reason: String) {
-        self.rows += 1;
-        self.rejected_rows += 1;
-        self.reject(line, "", "line", code, reason);
-    }
-
     /// Validates one row; call `flush` when `needs_flush` says so.
     pub fn push(&mut self, line: u64, raw: &RawVisit<'_>) {
+        let item = check(&mut self.lt, &self.refs, line, raw);
+        self.accept(item);
+    }
+
+    /// Takes a row checked elsewhere (`check`, on another thread).
+    pub fn accept(&mut self, item: Item) {
         self.rows += 1;
-        match validate(&mut self.lt, &self.refs, line, raw) {
-            Err(problems) => {
+        match item {
+            Item::Line { line, code, reason } => {
+                self.rejected_rows += 1;
+                self.reject(line, "", "line", code, reason);
+            }
+            Item::Rejected { line, external_id, problems } => {
                 self.rejected_rows += 1;
                 for p in problems {
-                    self.reject(line, raw.external_id, p.field, p.code, p.reason);
+                    self.reject(line, &external_id, p.field, p.code, p.reason);
                 }
             }
-            Ok(row) => {
+            Item::Row(row) => {
                 if self.seen.contains_key(&row.external_id) {
                     self.rejected_rows += 1;
+                    let (line, ext) = (row.line, row.external_id);
                     self.reject(
                         line,
-                        raw.external_id,
+                        &ext,
                         "external_id",
                         "duplicate_external_id",
                         "the same external_id is on an earlier row of this import".into(),
@@ -383,6 +411,11 @@ impl Importer {
                 self.pending.push(row);
             }
         }
+    }
+
+    /// What `check` needs, for a validating thread: the zone and the lookups.
+    pub fn checker(&self) -> (LocalTime, std::sync::Arc<Refs>) {
+        (LocalTime::new(self.lt.zone().clone()), self.refs.clone())
     }
 
     pub fn needs_flush(&self) -> bool {
@@ -409,8 +442,16 @@ impl Importer {
             }
         }
         let mut keep: Vec<(Row, Kind)> = Vec::with_capacity(rows.len());
+        // The month of the row before: most rows share it, so its text is made once.
+        let mut last: Option<(i64, i64, String, bool)> = None;
         for row in rows {
-            let month = month_of_day(row.local_day);
+            let in_last = last.as_ref().is_some_and(|(from, to, _, _)| *from <= row.local_day && row.local_day <= *to);
+            if !in_last {
+                let m = month_of_day(row.local_day);
+                let (from, to) = flags::month_bounds(&m).unwrap_or((row.local_day, row.local_day));
+                last = Some((from, to, m, false));
+            }
+            let Some((_, _, month, recorded)) = last.as_mut() else { continue };
             let kind = match existing.get(&row.external_id) {
                 None => Kind::New,
                 Some((h, _)) if *h == row.hash as i64 => Kind::Unchanged,
@@ -435,7 +476,10 @@ impl Importer {
                     continue;
                 }
             }
-            self.months.insert(month);
+            if !*recorded {
+                self.months.insert(month.clone());
+                *recorded = true;
+            }
             keep.push((row, kind));
         }
         let writes: Vec<&Row> = keep.iter().filter(|(_, k)| *k != Kind::Unchanged).map(|(r, _)| r).collect();
@@ -449,7 +493,6 @@ impl Importer {
                         q = q
                             .bind(self.opts.provider_id.as_str())
                             .bind(self.import_id.as_str())
-                            .bind(self.now.as_str())
                             .bind(r.external_id.as_str())
                             .bind(self.refs.client_ids[r.client as usize].as_str())
                             .bind(self.refs.services[usize::from(r.service)].code.as_str())
@@ -462,11 +505,9 @@ impl Importer {
                             .bind(r.staff_ref.as_str())
                             .bind(i64::from(r.staff_count))
                             .bind(r.quantity)
+                            .bind(r.minutes)
                             .bind(f.get(i, 5))
                             .bind(f.get(i, 6))
-                            .bind(r.minutes)
-                            .bind(f.get(i, 7))
-                            .bind(f.get(i, 8))
                             .bind(r.hash as i64);
                     }
                     q.execute(&mut *c).await?;
@@ -484,7 +525,6 @@ impl Importer {
                         let texts = [
                             Some(self.opts.provider_id.as_str()),
                             Some(self.import_id.as_str()),
-                            Some(self.now.as_str()),
                             Some(r.external_id.as_str()),
                             Some(self.refs.client_ids[r.client as usize].as_str()),
                             Some(self.refs.services[usize::from(r.service)].code.as_str()),
@@ -506,17 +546,8 @@ impl Importer {
                             }
                         }
                         let q = r.quantity.map_or_else(|| "\\N".to_string(), |q| q.to_string());
-                        let tail = format!(
-                            "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-                            r.staff_count,
-                            q,
-                            f.get(i, 5),
-                            f.get(i, 6),
-                            r.minutes,
-                            f.get(i, 7),
-                            f.get(i, 8),
-                            r.hash as i64
-                        );
+                        let tail =
+                            format!("\t{}\t{}\t{}\t{}\t{}\t{}\n", r.staff_count, q, r.minutes, f.get(i, 5), f.get(i, 6), r.hash as i64);
                         buf.extend_from_slice(tail.as_bytes());
                     }
                     let mut copy = c.copy_in_raw(&format!("COPY visit_stage ({COLS}) FROM STDIN")).await?;
@@ -632,7 +663,9 @@ impl Importer {
             let rows: Vec<(String, String, String, String, String, i64, String, String, String, i64)> = self
                 .conn
                 .fetch(
-                    "SELECT external_id, client_id, service_type, status, staff_ref, staff_count, start_at, end_at, local_date, minutes \
+                    "SELECT external_id, client_id, service_type, status, staff_ref, staff_count, \
+                     CASE WHEN status = 'performed' THEN actual_start ELSE planned_start END, \
+                     CASE WHEN status = 'performed' THEN actual_end ELSE planned_end END, local_date, minutes \
                      FROM visits WHERE provider_id = $1 AND local_date >= $2 AND local_date <= $3 AND import_id <> $4",
                     &[B::S(&self.opts.provider_id), B::S(&time::date(from)), B::S(&time::date(to)), B::S(&self.import_id)],
                 )
@@ -650,7 +683,7 @@ impl Importer {
                 ) else {
                     continue;
                 };
-                let ci = self.refs.intern_client(&client);
+                let ci = std::sync::Arc::make_mut(&mut self.refs).intern_client(&client);
                 self.own.push(FlagVisit {
                     external_id: ext,
                     client: ci,
@@ -668,10 +701,11 @@ impl Importer {
             }
         }
         let clients: BTreeSet<u32> = self.own.iter().map(|v| v.client).collect();
-        let ctx = flags::load_context(&mut self.conn, &mut self.refs, &self.opts.provider_id, &clients, &months).await?;
+        let refs = std::sync::Arc::make_mut(&mut self.refs);
+        let ctx = flags::load_context(&mut self.conn, refs, &self.opts.provider_id, &clients, &months).await?;
         let local = flags::local_flags(&self.own, &ctx);
-        flags::write_local(&mut self.conn, &self.opts.provider_id, &months, &self.own, &local, &self.refs).await?;
-        let beyond = flags::beyond_granted(&mut self.conn, &mut self.refs, &ctx, &self.opts.provider_id, &months, &self.own).await?;
+        flags::write_local(&mut self.conn, &self.opts.provider_id, &months, &self.own, &local, refs).await?;
+        let beyond = flags::beyond_granted(&mut self.conn, refs, &ctx, &self.opts.provider_id, &months, &self.own).await?;
         let mut flagged: HashSet<usize> = local.iter().map(|f| f.visit).filter(|&i| self.own[i].in_import).collect();
         for (i, v) in self.own.iter().enumerate() {
             if v.in_import && beyond.contains(&v.external_id) {

@@ -170,6 +170,7 @@ const MAX_QUANTITY: i64 = 10_000;
 
 /// What validation looks names up in: the provider, its clients and the
 /// service types.
+#[derive(Clone)]
 pub struct Refs {
     pub provider_id: String,
     pub provider_org_nr: String,
