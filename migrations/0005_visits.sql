@@ -20,10 +20,12 @@ CREATE TABLE visits (
     staff_count BIGINT NOT NULL CHECK (staff_count IN (1, 2)),
     -- Units delivered, for per-unit services only; NULL = one.
     quantity BIGINT CHECK (quantity IS NULL OR quantity > 0),
-    -- Derived at import, never input: the visit's elapsed whole minutes
-    -- (actual times when performed, planned otherwise, floored to the
-    -- minute), and the local date and month (YYYY-MM) it starts in, which is
-    -- the month it belongs to.
+    -- Derived at import, never input: the visit's times (actual when
+    -- performed, planned otherwise), its elapsed whole minutes (times floored
+    -- to the minute), and the local date and month (YYYY-MM) it starts in,
+    -- which is the month it belongs to.
+    start_at TEXT NOT NULL,
+    end_at TEXT NOT NULL,
     minutes BIGINT NOT NULL CHECK (minutes >= 0),
     local_date TEXT NOT NULL,
     month TEXT NOT NULL,
@@ -33,7 +35,8 @@ CREATE TABLE visits (
     import_id TEXT NOT NULL,
     PRIMARY KEY (provider_id, external_id),
     CHECK ((status = 'performed') = (actual_start IS NOT NULL AND actual_end IS NOT NULL)),
-    CHECK (status = 'performed' OR (planned_start IS NOT NULL AND planned_end IS NOT NULL))
+    CHECK (status = 'performed' OR (planned_start IS NOT NULL AND planned_end IS NOT NULL)),
+    CHECK (end_at >= start_at)
 );
 CREATE INDEX visits_provider_date ON visits (provider_id, local_date);
 -- provider_id last: a client's visits by other providers are found in the index alone.

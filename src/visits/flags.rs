@@ -360,8 +360,7 @@ pub async fn beyond_granted(
             let cid = refs.client_ids[c as usize].clone();
             let rows: Vec<(String, String, String, String, i64, String, i64, String)> = conn
                 .fetch(
-                    "SELECT provider_id, external_id, service_type, status, staff_count, \
-                     CASE WHEN status = 'performed' THEN actual_start ELSE planned_start END, minutes, local_date FROM visits \
+                    "SELECT provider_id, external_id, service_type, status, staff_count, start_at, minutes, local_date FROM visits \
                      WHERE client_id = $1 AND local_date >= $2 AND local_date <= $3 AND status IN ('performed', 'cancelled_late')",
                     &[B::S(&cid), B::S(&first_s), B::S(&last_s)],
                 )

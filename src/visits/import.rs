@@ -206,14 +206,14 @@ pub struct Importer {
 }
 
 const COLS: &str = "provider_id, import_id, external_id, client_id, service_type, status, planned_start, planned_end, \
-                    actual_start, actual_end, cancelled_at, staff_ref, staff_count, quantity, minutes, local_date, month, content_hash";
+                    actual_start, actual_end, cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash";
 const UPSERT_SET: &str = "client_id = excluded.client_id, service_type = excluded.service_type, status = excluded.status, \
      planned_start = excluded.planned_start, planned_end = excluded.planned_end, actual_start = excluded.actual_start, \
      actual_end = excluded.actual_end, cancelled_at = excluded.cancelled_at, staff_ref = excluded.staff_ref, \
-     staff_count = excluded.staff_count, quantity = excluded.quantity, \
+     staff_count = excluded.staff_count, quantity = excluded.quantity, start_at = excluded.start_at, end_at = excluded.end_at, \
      minutes = excluded.minutes, local_date = excluded.local_date, month = excluded.month, content_hash = excluded.content_hash, \
      import_id = excluded.import_id";
-const PER_ROW: usize = 18;
+const PER_ROW: usize = 20;
 
 /// Plain positional `?` (see `conn::positional`): every value bound in order.
 fn sqlite_upsert_sql(n: usize) -> String {
@@ -242,8 +242,8 @@ fn sqlite_upsert_sql(n: usize) -> String {
 /// The text columns of a row that are formatted, not borrowed.
 struct Formatted {
     arena: String,
-    /// Per row: planned_start, planned_end, actual_start, actual_end, cancelled_at, local_date, month.
-    spans: Vec<[(usize, usize); 7]>,
+    /// Per row: planned_start, planned_end, actual_start, actual_end, cancelled_at, start_at, end_at, local_date, month.
+    spans: Vec<[(usize, usize); 9]>,
 }
 
 impl Formatted {
@@ -251,8 +251,8 @@ impl Formatted {
         let mut arena = String::with_capacity(rows.len() * 150);
         let mut spans = Vec::with_capacity(rows.len());
         for r in rows {
-            let mut s = [(0, 0); 7];
-            let stamps = [r.planned_start, r.planned_end, r.actual_start, r.actual_end, r.cancelled_at];
+            let mut s = [(0, 0); 9];
+            let stamps = [r.planned_start, r.planned_end, r.actual_start, r.actual_end, r.cancelled_at, Some(r.start), Some(r.end)];
             for (k, t) in stamps.into_iter().enumerate() {
                 let a = arena.len();
                 if let Some(t) = t {
@@ -262,8 +262,8 @@ impl Formatted {
             }
             let a = arena.len();
             time::push_date(&mut arena, r.local_day);
-            s[5] = (a, arena.len());
-            s[6] = (a, a + 7);
+            s[7] = (a, arena.len());
+            s[8] = (a, a + 7);
             spans.push(s);
         }
         Formatted { arena, spans }
@@ -505,9 +505,11 @@ impl Importer {
                             .bind(r.staff_ref.as_str())
                             .bind(i64::from(r.staff_count))
                             .bind(r.quantity)
-                            .bind(r.minutes)
                             .bind(f.get(i, 5))
                             .bind(f.get(i, 6))
+                            .bind(r.minutes)
+                            .bind(f.get(i, 7))
+                            .bind(f.get(i, 8))
                             .bind(r.hash as i64);
                     }
                     q.execute(&mut *c).await?;
@@ -546,8 +548,17 @@ impl Importer {
                             }
                         }
                         let q = r.quantity.map_or_else(|| "\\N".to_string(), |q| q.to_string());
-                        let tail =
-                            format!("\t{}\t{}\t{}\t{}\t{}\t{}\n", r.staff_count, q, r.minutes, f.get(i, 5), f.get(i, 6), r.hash as i64);
+                        let tail = format!(
+                            "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                            r.staff_count,
+                            q,
+                            f.get(i, 5),
+                            f.get(i, 6),
+                            r.minutes,
+                            f.get(i, 7),
+                            f.get(i, 8),
+                            r.hash as i64
+                        );
                         buf.extend_from_slice(tail.as_bytes());
                     }
                     let mut copy = c.copy_in_raw(&format!("COPY visit_stage ({COLS}) FROM STDIN")).await?;
@@ -663,9 +674,7 @@ impl Importer {
             let rows: Vec<(String, String, String, String, String, i64, String, String, String, i64)> = self
                 .conn
                 .fetch(
-                    "SELECT external_id, client_id, service_type, status, staff_ref, staff_count, \
-                     CASE WHEN status = 'performed' THEN actual_start ELSE planned_start END, \
-                     CASE WHEN status = 'performed' THEN actual_end ELSE planned_end END, local_date, minutes \
+                    "SELECT external_id, client_id, service_type, status, staff_ref, staff_count, start_at, end_at, local_date, minutes \
                      FROM visits WHERE provider_id = $1 AND local_date >= $2 AND local_date <= $3 AND import_id <> $4",
                     &[B::S(&self.opts.provider_id), B::S(&time::date(from)), B::S(&time::date(to)), B::S(&self.import_id)],
                 )

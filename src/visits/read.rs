@@ -115,7 +115,7 @@ pub async fn visits(state: &AppState, q: &VisitQuery<'_>) -> ApiResult<VisitPage
     let rows = sqlx::query(&format!(
         "SELECT {VISIT_COLUMNS} FROM visits v JOIN clients c ON c.id = v.client_id \
          WHERE v.provider_id = $1 AND v.local_date >= $2 AND v.local_date <= $3{flagged} \
-         ORDER BY start_at, v.external_id LIMIT $4 OFFSET $5"
+         ORDER BY v.start_at, v.external_id LIMIT $4 OFFSET $5"
     ))
     .bind(q.provider_id)
     .bind(&first)
@@ -145,8 +145,7 @@ pub async fn visits(state: &AppState, q: &VisitQuery<'_>) -> ApiResult<VisitPage
 
 const VISIT_COLUMNS: &str = "v.provider_id, v.external_id, v.client_id, c.name AS client_name, v.service_type, v.status, \
      v.planned_start, v.planned_end, v.actual_start, v.actual_end, v.cancelled_at, v.staff_ref, v.staff_count, v.quantity, \
-     CASE WHEN v.status = 'performed' THEN v.actual_start ELSE v.planned_start END AS start_at, \
-     CASE WHEN v.status = 'performed' THEN v.actual_end ELSE v.planned_end END AS end_at, v.minutes, v.local_date, v.month, v.import_id";
+     v.start_at, v.end_at, v.minutes, v.local_date, v.month, v.import_id";
 
 fn from_row(r: &crate::db::Row) -> ApiResult<Visit> {
     Ok(Visit {
@@ -205,12 +204,11 @@ pub async fn flagged(state: &AppState, provider_id: Option<&str>, month: Month, 
         .await?;
     let rows = sqlx::query(
         "SELECT f.provider_id, pr.name AS provider_name, f.external_id, f.client_id, c.name AS client_name, v.service_type, v.status, \
-         CASE WHEN v.status = 'performed' THEN v.actual_start ELSE v.planned_start END AS start_at, \
-         CASE WHEN v.status = 'performed' THEN v.actual_end ELSE v.planned_end END AS end_at, v.local_date, v.staff_ref, f.code, f.detail \
+         v.start_at, v.end_at, v.local_date, v.staff_ref, f.code, f.detail \
          FROM visit_flags f JOIN visits v ON v.provider_id = f.provider_id AND v.external_id = f.external_id \
          JOIN clients c ON c.id = f.client_id JOIN providers pr ON pr.id = f.provider_id \
          WHERE f.month = $1 AND ($2 = '' OR f.provider_id = $2) \
-         ORDER BY pr.name, f.provider_id, start_at, f.external_id, f.code LIMIT $3",
+         ORDER BY pr.name, f.provider_id, v.start_at, f.external_id, f.code LIMIT $3",
     )
     .bind(&m)
     .bind(p)
