@@ -14,6 +14,7 @@ pub mod compute;
 pub mod demo;
 pub mod export;
 pub mod loader;
+pub mod native;
 pub mod store;
 pub mod web;
 

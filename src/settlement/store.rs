@@ -6,10 +6,9 @@
 
 use super::compute::{Computed, ProviderResult};
 use super::{Adjustment, Flag, Line, NewAdjustment, Settlement};
-use crate::db::Backend;
+use super::native::{Native, V};
 use crate::error::{ApiError, ApiResult, Fields};
 use sqlx::{AnyConnection, Row};
-use std::time::{Duration, Instant};
 use valfri_core::compensation::{FlagCode, FlagDetail};
 use valfri_core::Month;
 
@@ -210,191 +209,104 @@ pub struct SaveReport {
     pub kept_approved: Vec<String>,
 }
 
-/// Rows per multi-row INSERT: below both databases' bind-parameter limits.
-const ROWS_PER_INSERT: usize = 500;
-
-/// `(…), (…)` for `rows` rows of `per_row` values. SQLite gets plain `?`:
-/// it looks numbered parameters up by a linear scan, which makes binding
-/// thousands of `$n` quadratic; PostgreSQL gets `$1, $2, …`.
-fn values(backend: Backend, rows: usize, per_row: usize) -> String {
-    let mut s = String::with_capacity(rows * per_row * 6);
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for k in 0..per_row {
-            if k > 0 {
-                s.push(',');
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    s.push('$');
-                    s.push_str(&(r * per_row + k + 1).to_string());
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
-async fn insert_lines(c: &mut AnyConnection, backend: Backend, settlement_id: &str, lines: &[Line]) -> ApiResult<()> {
-    for chunk in lines.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO settlement_lines (settlement_id, seq, client_id, service_type, time_class, zone, rate_valid_from, rate_ore, \
-             quantity_num, quantity_den, amount_ore) VALUES {}",
-            values(backend, chunk.len(), 11)
-        );
-        let mut q = sqlx::query(&sql);
-        for l in chunk {
-            q = q
-                .bind(settlement_id)
-                .bind(l.seq)
-                .bind(&l.client_id)
-                .bind(&l.service_type)
-                .bind(&l.time_class)
-                .bind(&l.zone)
-                .bind(&l.rate_valid_from)
-                .bind(l.rate_ore)
-                .bind(l.quantity_num)
-                .bind(l.quantity_den)
-                .bind(l.amount_ore);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
-}
-
-async fn insert_flags(c: &mut AnyConnection, backend: Backend, settlement_id: &str, flags: &[Flag]) -> ApiResult<()> {
-    for chunk in flags.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO settlement_flags (settlement_id, seq, client_id, service_type, external_id, code, detail, excess_ore) VALUES {}",
-            values(backend, chunk.len(), 8)
-        );
-        let mut q = sqlx::query(&sql);
-        for f in chunk {
-            q = q
-                .bind(settlement_id)
-                .bind(f.seq)
-                .bind(&f.client_id)
-                .bind(&f.service_type)
-                .bind(f.external_id.clone())
-                .bind(&f.code)
-                .bind(f.detail.to_string())
-                .bind(f.excess_ore);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
-}
+/// Rows written before a commit: bounds how long SQLite's write lock is held.
+const ROWS_PER_TRANSACTION: usize = 100_000;
 
 /// Stores the computed month as drafts: one per provider, replacing the
-/// previous draft; approved and exported months are left as they are.
+/// previous draft; approved and exported months are left as they are. A
+/// draft whose lines, adjustments and flags are unchanged is not rewritten
+/// (and keeps its revision). Written through a native connection, several
+/// providers per transaction.
 pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
+    let mut conn = Native::open(db).await?;
+    let result = save_on(&mut conn, computed, by, now).await;
+    if result.is_err() {
+        let _ = conn.rollback().await;
+    }
+    conn.close().await;
+    result
+}
+
+async fn save_on(c: &mut Native, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
     let month = computed.data.month.to_string();
     let mut report = SaveReport::default();
-    let trace = std::env::var_os("VALFRI_SETTLE_TRACE").is_some();
-    let (mut t_rows, mut t_head, mut t_insert, mut t_commit) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut pending_rows = 0usize;
+    c.begin().await?;
     for (p, result) in computed.data.providers.iter().zip(&computed.providers) {
-        let t0 = Instant::now();
         let (lines, flags) = rows_of(computed, result);
-        t_rows += t0.elapsed();
-        let t0 = Instant::now();
         let no_rate = result.flags.iter().filter(|f| f.flag.code == FlagCode::NoRate).count() as i64;
         let vat_bp = result.vat_bp.map(i64::from);
-        let mut tx = db.pool.begin().await?;
         let new_id = uuid::Uuid::now_v7().to_string();
-        let inserted = sqlx::query(
-            "INSERT INTO settlements (id, provider_id, month, status, revision, lines_total_ore, vat_basis_points, vat_ore, \
-             adjustments_total_ore, total_ore, line_count, flag_count, no_rate_flags, checksum, flags_checksum, computed_at, computed_by) \
-             VALUES ($1, $2, $3, 'draft', 1, 0, NULL, 0, 0, 0, 0, 0, 0, '', '', $4, $5) ON CONFLICT (provider_id, month) DO NOTHING",
-        )
-        .bind(&new_id)
-        .bind(&p.id)
-        .bind(&month)
-        .bind(now)
-        .bind(by)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let inserted = c
+            .exec(
+                "INSERT INTO settlements (id, provider_id, month, status, revision, lines_total_ore, vat_basis_points, vat_ore, \
+                 adjustments_total_ore, total_ore, line_count, flag_count, no_rate_flags, checksum, flags_checksum, computed_at, computed_by) \
+                 VALUES ($1, $2, $3, 'draft', 1, 0, NULL, 0, 0, 0, 0, 0, 0, '', '', $4, $5) ON CONFLICT (provider_id, month) DO NOTHING",
+                &[V::S(&new_id), V::S(&p.id), V::S(&month), V::S(now), V::S(by)],
+            )
+            .await?
             == 1;
         if !inserted {
             // Takes the row lock; an approved month is left alone.
-            let locked =
-                sqlx::query("UPDATE settlements SET revision = revision WHERE provider_id = $1 AND month = $2 AND status = 'draft'")
-                    .bind(&p.id)
-                    .bind(&month)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            let locked = c
+                .exec(
+                    "UPDATE settlements SET revision = revision WHERE provider_id = $1 AND month = $2 AND status = 'draft'",
+                    &[V::S(&p.id), V::S(&month)],
+                )
+                .await?;
             if locked == 0 {
-                tx.rollback().await?;
                 report.kept_approved.push(p.id.clone());
                 continue;
             }
         }
-        let row = sqlx::query("SELECT id, checksum, flags_checksum FROM settlements WHERE provider_id = $1 AND month = $2")
-            .bind(&p.id)
-            .bind(&month)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (id, old_sum, old_flags) = (s(&row, "id")?, s(&row, "checksum")?, s(&row, "flags_checksum")?);
-        let adjustments = adjustments(&mut tx, &p.id, &month).await?;
+        let (id, old_sum, old_flags) = c.head(&p.id, &month).await?;
+        let adjustments = c.adjustments(&p.id, &month).await?;
         let totals = (result.lines_total.ore(), result.vat.ore());
         let sum = super::checksum(&month, &p.id, &lines, totals, &adjustments);
         let fsum = super::flags_checksum(&flags);
         if !inserted && sum == old_sum && fsum == old_flags {
-            sqlx::query("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3")
-                .bind(now)
-                .bind(by)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            c.exec("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3", &[V::S(now), V::S(by), V::S(&id)]).await?;
             report.unchanged.push(p.id.clone());
             continue;
         }
-        t_head += t0.elapsed();
-        let t0 = Instant::now();
         if !inserted {
-            sqlx::query("DELETE FROM settlement_lines WHERE settlement_id = $1").bind(&id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM settlement_flags WHERE settlement_id = $1").bind(&id).execute(&mut *tx).await?;
+            c.exec("DELETE FROM settlement_lines WHERE settlement_id = $1", &[V::S(&id)]).await?;
+            c.exec("DELETE FROM settlement_flags WHERE settlement_id = $1", &[V::S(&id)]).await?;
         }
-        insert_lines(&mut tx, db.backend, &id, &lines).await?;
-        insert_flags(&mut tx, db.backend, &id, &flags).await?;
+        c.insert_lines(&id, &lines).await?;
+        c.insert_flags(&id, &flags).await?;
         let adjustments_total: i64 = adjustments.iter().map(|a| a.amount_ore).sum();
-        sqlx::query(
+        c.exec(
             "UPDATE settlements SET revision = revision + $1, lines_total_ore = $2, vat_basis_points = $3, vat_ore = $4, \
              adjustments_total_ore = $5, total_ore = $6, line_count = $7, flag_count = $8, no_rate_flags = $9, checksum = $10, \
              flags_checksum = $11, computed_at = $12, computed_by = $13 WHERE id = $14",
+            &[
+                V::I(if inserted { 0 } else { 1 }),
+                V::I(totals.0),
+                V::OI(vat_bp),
+                V::I(totals.1),
+                V::I(adjustments_total),
+                V::I(totals.0 + totals.1 + adjustments_total),
+                V::I(lines.len() as i64),
+                V::I(flags.len() as i64),
+                V::I(no_rate),
+                V::S(&sum),
+                V::S(&fsum),
+                V::S(now),
+                V::S(by),
+                V::S(&id),
+            ],
         )
-        .bind(if inserted { 0i64 } else { 1 })
-        .bind(totals.0)
-        .bind(vat_bp)
-        .bind(totals.1)
-        .bind(adjustments_total)
-        .bind(totals.0 + totals.1 + adjustments_total)
-        .bind(lines.len() as i64)
-        .bind(flags.len() as i64)
-        .bind(no_rate)
-        .bind(&sum)
-        .bind(&fsum)
-        .bind(now)
-        .bind(by)
-        .bind(&id)
-        .execute(&mut *tx)
         .await?;
-        t_insert += t0.elapsed();
-        let t0 = Instant::now();
-        tx.commit().await?;
-        t_commit += t0.elapsed();
         report.written.push(p.id.clone());
+        pending_rows += lines.len() + flags.len() + 1;
+        if pending_rows >= ROWS_PER_TRANSACTION {
+            c.commit().await?;
+            c.begin().await?;
+            pending_rows = 0;
+        }
     }
-    if trace {
-        eprintln!("store: rows {t_rows:?}, head {t_head:?}, insert {t_insert:?}, commit {t_commit:?}");
-    }
+    c.commit().await?;
     Ok(report)
 }
 

@@ -124,15 +124,10 @@ struct Pattern {
 }
 
 const PATTERNS: &[Pattern] = &[
-    Pattern {
-        code: "personal_care",
-        length: 40,
-        rounds: &[7 * 60, 11 * 60 + 30, 16 * 60 + 30, 20 * 60],
-        step: 50,
-        per_route: 5,
-        unit_minutes: 40,
-    },
-    Pattern { code: "service", length: 60, rounds: &[9 * 60, 13 * 60 + 30], step: 75, per_route: 3, unit_minutes: 60 },
+    // Rounds that never overlap in a day, so a client with several services
+    // of one provider is never visited twice at once.
+    Pattern { code: "personal_care", length: 40, rounds: &[7 * 60, 11 * 60 + 30, 17 * 60], step: 50, per_route: 4, unit_minutes: 40 },
+    Pattern { code: "service", length: 60, rounds: &[14 * 60], step: 75, per_route: 2, unit_minutes: 60 },
     Pattern { code: "meals", length: 0, rounds: &[11 * 60], step: 4, per_route: 25, unit_minutes: 0 },
     Pattern { code: "night_patrol", length: 10, rounds: &[22 * 60, 2 * 60 + 30], step: 20, per_route: 6, unit_minutes: 0 },
 ];
@@ -214,7 +209,7 @@ fn plan(pi: usize, assignments: &[Assignment], first: Date, last: Date, tz: &jif
         };
     }
     let care: Vec<&Assignment> = assignments.iter().filter(|a| a.service == "personal_care" && a.from <= first && !a.double).collect();
-    // The deliberate mistakes, on the first days of last month.
+    // The deliberate mistakes, on the third day of last month, in the evening gap.
     if let (Some(a), Some(b)) = (care.first(), care.get(1)) {
         let d = first.checked_add(2.days()).unwrap_or(first);
         let mk = |ext: &str, who: &Assignment, service: &str, s: i64, e: i64, staff: &str, count: &'static str| V {
@@ -229,16 +224,16 @@ fn plan(pi: usize, assignments: &[Assignment], first: Date, last: Date, tz: &jif
             ..V::default()
         };
         // One staff member in two homes at once.
-        out.push(mk("two-homes-1", a, "personal_care", 12 * 60, 13 * 60, &format!("{prefix}-S99"), "1"));
-        out.push(mk("two-homes-2", b, "personal_care", 12 * 60 + 30, 13 * 60 + 15, &format!("{prefix}-S99"), "1"));
+        out.push(mk("two-homes-1", a, "personal_care", 19 * 60 + 30, 20 * 60 + 15, &format!("{prefix}-S99"), "1"));
+        out.push(mk("two-homes-2", b, "personal_care", 20 * 60, 20 * 60 + 45, &format!("{prefix}-S99"), "1"));
         // Two staff reported without a decision granting double staffing.
-        out.push(mk("double", a, "personal_care", 14 * 60, 14 * 60 + 45, &format!("{prefix}-S98"), "2"));
+        out.push(mk("double", a, "personal_care", 20 * 60 + 30, 21 * 60, &format!("{prefix}-S98"), "2"));
         // Overlapping visits for one client.
-        out.push(mk("overlap-1", b, "personal_care", 15 * 60, 16 * 60, &format!("{prefix}-S97"), "1"));
-        out.push(mk("overlap-2", b, "personal_care", 15 * 60 + 30, 16 * 60 + 30, &format!("{prefix}-S96"), "1"));
+        out.push(mk("overlap-1", b, "personal_care", 21 * 60, 21 * 60 + 30, &format!("{prefix}-S97"), "1"));
+        out.push(mk("overlap-2", b, "personal_care", 21 * 60 + 15, 21 * 60 + 45, &format!("{prefix}-S96"), "1"));
         // A service the provider was not assigned for this client.
         let other = if a.service == "personal_care" { "service" } else { "personal_care" };
-        out.push(mk("not-assigned", a, other, 16 * 60 + 45, 17 * 60 + 15, &format!("{prefix}-S95"), "1"));
+        out.push(mk("not-assigned", a, other, 21 * 60 + 10, 21 * 60 + 40, &format!("{prefix}-S95"), "1"));
     }
     out
 }
