@@ -126,8 +126,11 @@ impl PeriodPlan {
 /// Personal-care slots of the day: (local start hour, minute, route length,
 /// shortest and longest visit). The evening route starts 18:45 so its first
 /// visits cross 19:00; the late one crosses 22:00, the night one midnight.
+/// Routes are short enough (with 15 minutes between homes) that a client's
+/// visits of different slots, meals (10:30) and service (14:15) never
+/// overlap, and a staff member is never in two homes at once.
 pub const CARE_SLOTS: [(i8, i8, usize, i64, i64); 5] =
-    [(7, 0, 6, 25, 50), (11, 30, 6, 15, 35), (18, 45, 5, 20, 40), (21, 30, 4, 20, 35), (23, 30, 3, 20, 30)];
+    [(7, 0, 3, 25, 50), (11, 30, 3, 15, 35), (18, 45, 3, 20, 40), (21, 30, 2, 20, 35), (23, 30, 2, 20, 30)];
 /// The slots a client with k visits a day gets: the first k of these.
 pub const SLOT_ORDER: [u8; 5] = [0, 2, 1, 3, 4];
 
@@ -371,7 +374,7 @@ impl Plan {
         let double_staffing = rng.chance(3_000);
         let service = rng.chance(65_000).then(|| (rng.below(5) as u8, rng.range(45, 90)));
         let meals = if rng.chance(40_000) { 1 + u8::from(rng.chance(15_000)) } else { 0 };
-        let patrol = if rng.chance(12_000) { 1 + u8::from(rng.chance(35_000)) } else { 0 };
+        let patrol = if k <= 3 && rng.chance(15_000) { 1 + u8::from(rng.chance(35_000)) } else { 0 };
         let alarm = rng.chance(45_000);
         let escort = rng.chance(5_000).then(|| rng.range(8, 20) * 30);
 

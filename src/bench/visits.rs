@@ -131,9 +131,9 @@ fn routes(plan: &Plan) -> Vec<Routes> {
     (0..np)
         .map(|p| Routes {
             care: std::array::from_fn(|s| chunk(std::mem::take(&mut care[p][s]), CARE_SLOTS[s].2)),
-            service: std::array::from_fn(|w| chunk(std::mem::take(&mut service[p][w]), 4)),
-            meals: chunk(std::mem::take(&mut meals[p]), 20),
-            patrol: std::array::from_fn(|r| chunk(std::mem::take(&mut patrol[p][r]), 10)),
+            service: std::array::from_fn(|w| chunk(std::mem::take(&mut service[p][w]), 2)),
+            meals: chunk(std::mem::take(&mut meals[p]), 5),
+            patrol: std::array::from_fn(|r| chunk(std::mem::take(&mut patrol[p][r]), 4)),
         })
         .collect()
 }
@@ -253,9 +253,12 @@ impl<F: FnMut(&VisitRow<'_>) -> std::io::Result<()>> Gen<'_, F> {
                     _ => "missed",
                 },
             };
+            // Recorded times: a few minutes off the plan, with seconds, never
+            // reaching into the next home's visit (15 minutes away; meals 7).
             let actual = (status == "performed").then(|| {
-                let s = planned_start + rng.range(-2, 5) * 60 + rng.range(0, 59);
-                let e = s + (dur + rng.range(-5, 4) * 60).max(3 * 60) + rng.range(0, 59);
+                let (early, late, shorter, longer) = if matches!(kind, Kind::Meals) { (0, 2, 1, 2) } else { (2, 5, 5, 4) };
+                let s = planned_start + rng.range(-early, late) * 60 + rng.range(0, 59);
+                let e = s + (dur + rng.range(-shorter, longer) * 60).max(2 * 60) + rng.range(0, 59);
                 (s, e)
             });
             let cancelled_at = match status {
@@ -330,24 +333,24 @@ where
                 let start = g.local(d, h, m);
                 for (i, route) in routes.iter().enumerate() {
                     let s = slot as u8;
-                    g.route(p, d, Kind::Care(s), i, route, start, 12, |c| c.care.iter().find(|x| x.0 == s).map_or(30, |x| x.1))?;
+                    g.route(p, d, Kind::Care(s), i, route, start, 15, |c| c.care.iter().find(|x| x.0 == s).map_or(30, |x| x.1))?;
                 }
             }
             let w = weekday_index(d);
             if w < 5 && !valfri_core::calendar::is_public_holiday(valfri_core::calendar::Country::Sweden, d) {
-                let start = g.local(d, 9, 0);
+                let start = g.local(d, 14, 15);
                 for (i, route) in r.service[w as usize].iter().enumerate() {
                     g.route(p, d, Kind::Service, i, route, start, 15, |c| c.service.map_or(60, |s| s.1))?;
                 }
             }
             let start = g.local(d, 10, 30);
             for (i, route) in r.meals.iter().enumerate() {
-                g.route(p, d, Kind::Meals, i, route, start, 5, |_| 3)?;
+                g.route(p, d, Kind::Meals, i, route, start, 7, |_| 3)?;
             }
             for (round, (h, m)) in [(22, 30), (2, 30)].into_iter().enumerate() {
                 let start = g.local(d, h, m);
                 for (i, route) in r.patrol[round].iter().enumerate() {
-                    g.route(p, d, Kind::Patrol(round as u8), i, route, start, 10, |c| 10 + i64::from(c.idx % 6))?;
+                    g.route(p, d, Kind::Patrol(round as u8), i, route, start, 15, |c| 10 + i64::from(c.idx % 6))?;
                 }
             }
         }
@@ -565,6 +568,28 @@ mod tests {
         for n in [stats.cancelled_late, stats.cancelled_in_time, stats.missed, stats.double_staffed, stats.across_midnight, stats.meals] {
             assert!(n > 0, "{stats:?}");
         }
+        // Nobody is in two homes at once, and a provider's visits to one
+        // client do not overlap (but for rows naming another client).
+        let mut by_staff: std::collections::HashMap<(u32, String), Vec<(i64, i64)>> = Default::default();
+        let mut by_client: std::collections::HashMap<(u32, u32), Vec<(i64, i64)>> = Default::default();
+        generate(&plan, |v| {
+            if let Some(t) = v.actual {
+                by_staff.entry((v.provider, v.staff_ref.to_string())).or_default().push(t);
+                by_client.entry((v.provider, v.client)).or_default().push(t);
+            }
+            Ok(())
+        })
+        .unwrap();
+        fn overlaps<K>(m: std::collections::HashMap<K, Vec<(i64, i64)>>) -> u64 {
+            let mut n = 0;
+            for (_, mut v) in m {
+                v.sort_unstable();
+                n += v.windows(2).filter(|w| w[1].0 < w[0].1).count() as u64;
+            }
+            n
+        }
+        assert!(overlaps(by_staff) <= stats.unknown_client, "staff in two homes");
+        assert!(overlaps(by_client) <= 2 * stats.unknown_client, "overlapping visits of one client");
         // External ids are unique per provider.
         let text = String::from_utf8(a).unwrap();
         let mut keys: Vec<(&str, &str)> = text

@@ -25,7 +25,7 @@ use valfri::bench::{bulk, reference, visits, Plan, Spec};
 
 /// Bumped whenever the generator's output changes, so stale CSV files are
 /// regenerated rather than reused.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 #[derive(Parser)]
 #[command(name = "valfri-bench", about = "Synthetic months and the import/settlement benchmark")]

@@ -165,7 +165,10 @@ impl Native {
     /// Runs a statement whose parameters are numbered `$1, $2, …` in order.
     pub async fn exec(&mut self, sql: &str, binds: &[V<'_>]) -> ApiResult<u64> {
         Ok(match self {
-            Native::Sqlite(c) => bind_all!(sqlx::query(&positional(sql)), binds).execute(&mut *c).await?.rows_affected(),
+            Native::Sqlite(c) => {
+                let sql = positional(sql);
+                bind_all!(sqlx::query(&sql), binds).execute(&mut *c).await?.rows_affected()
+            }
             Native::Pg(c) => bind_all!(sqlx::query(sql), binds).execute(&mut *c).await?.rows_affected(),
         })
     }

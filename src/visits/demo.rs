@@ -13,6 +13,9 @@ use jiff::civil::{Date, DateTime};
 use jiff::ToSpan;
 use std::collections::BTreeMap;
 
+/// provider, personnummer, start, end, service, monthly amount, double staffing.
+type AssignmentRow = (String, String, String, Option<String>, String, i64, i64);
+
 struct Assignment {
     person_id: String,
     service: String,
@@ -60,7 +63,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let first = this_month.checked_sub(1.month()).map_err(anyhow::Error::from)?;
     let last = today.yesterday().map_err(anyhow::Error::from)?;
     let tz = state.time_zone();
-    let rows: Vec<(String, String, String, Option<String>, String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<AssignmentRow> = sqlx::query_as(
         "SELECT a.provider_id, c.person_id, a.start_date, a.end_date, a.service_type, a.monthly_amount, a.double_staffing \
          FROM assignments a JOIN clients c ON c.id = a.client_id \
          WHERE a.status <> 'cancelled' ORDER BY a.provider_id, a.client_id, a.service_type, a.start_date",
@@ -158,10 +161,12 @@ fn plan(pi: usize, assignments: &[Assignment], first: Date, last: Date, tz: &jif
                     a.monthly.max(0)
                 };
                 let today = ((i + 1) * per_month / days - i * per_month / days) as usize;
-                for round in 0..today.min(p.rounds.len()) {
-                    let k = position[round];
-                    position[round] += 1;
-                    let s = p.rounds[round] + (k % p.per_route) as i64 * p.step;
+                // `round` indexes two parallel arrays (positions and round start times).
+                #[allow(clippy::needless_range_loop)]
+                for (round, (base, pos)) in p.rounds.iter().zip(position.iter_mut()).enumerate().take(today) {
+                    let k = *pos;
+                    *pos += 1;
+                    let s = base + (k % p.per_route) as i64 * p.step;
                     let e = s + p.length;
                     n += 1;
                     if is_dst_ambiguous(day, s, tz) || is_dst_ambiguous(day, e, tz) {

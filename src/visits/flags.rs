@@ -267,6 +267,9 @@ pub async fn load_context(
 
 const DEFAULT_TOLERANCE_PERMILLE: i64 = 100;
 
+/// provider, external id, service, status, staff count, start, minutes, local date.
+type DetailRow = (String, String, String, String, i64, String, i64, String);
+
 /// Minutes as the excess rule counts them: twice for granted double staffing.
 fn paid_minutes(ctx: &Context, client: u32, service: u16, day: i64, minutes: i64, staff_count: u8) -> i64 {
     if staff_count == 2 && ctx.double_granted(client, service, day) {
@@ -358,7 +361,7 @@ pub async fn beyond_granted(
         let mut inserts: Vec<(String, String, String, String)> = Vec::new();
         for c in candidates {
             let cid = refs.client_ids[c as usize].clone();
-            let rows: Vec<(String, String, String, String, i64, String, i64, String)> = conn
+            let rows: Vec<DetailRow> = conn
                 .fetch(
                     "SELECT provider_id, external_id, service_type, status, staff_count, start_at, minutes, local_date FROM visits \
                      WHERE client_id = $1 AND local_date >= $2 AND local_date <= $3 AND status IN ('performed', 'cancelled_late')",

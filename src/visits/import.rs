@@ -215,6 +215,9 @@ const UPSERT_SET: &str = "client_id = excluded.client_id, service_type = exclude
      import_id = excluded.import_id";
 const PER_ROW: usize = 20;
 
+/// external id, client, service, status, staff, staff count, start, end, local date, minutes.
+type StoredRow = (String, String, String, String, String, i64, String, String, String, i64);
+
 /// Plain positional `?` (see `conn::positional`): every value bound in order.
 fn sqlite_upsert_sql(n: usize) -> String {
     let mut sql = String::with_capacity(200 + n * 50);
@@ -605,6 +608,7 @@ impl Importer {
     /// Finishes the import: merges, flags, audits, records and commits.
     pub async fn finish(mut self) -> ApiResult<ImportReport> {
         self.flush().await?;
+        let rows_done = std::time::Instant::now();
         let all_or_nothing_failed = self.opts.all_or_nothing && self.rejected_rows > 0;
         let mut flagged = 0;
         if all_or_nothing_failed {
@@ -621,9 +625,24 @@ impl Importer {
                      ON CONFLICT (provider_id, external_id) DO UPDATE SET {UPSERT_SET}"
                 );
                 self.conn.exec(&sql, &[]).await?;
+                // Fresh statistics after a big load, or the next import's
+                // lookups by primary key may be planned as full scans.
+                if self.new >= 10_000 {
+                    self.conn.exec("ANALYZE visits", &[]).await?;
+                }
             }
+            let merged = std::time::Instant::now();
             flagged = self.recompute_flags().await?;
+            let flags_done = std::time::Instant::now();
             self.audit().await?;
+            tracing::info!(
+                import = %self.import_id,
+                rows = self.rows,
+                merge_ms = (merged - rows_done).as_millis() as u64,
+                flags_ms = (flags_done - merged).as_millis() as u64,
+                audit_ms = flags_done.elapsed().as_millis() as u64,
+                "visits import stored"
+            );
         }
         let report = ImportReport {
             import_id: self.import_id.clone(),
@@ -643,7 +662,9 @@ impl Importer {
             months: self.months.iter().cloned().collect(),
         };
         self.record(&report).await?;
+        let commit = std::time::Instant::now();
         self.conn.commit().await?;
+        tracing::info!(import = %report.import_id, commit_ms = commit.elapsed().as_millis() as u64, "visits import committed");
         self.conn.close().await;
         Ok(report)
     }
@@ -671,7 +692,7 @@ impl Importer {
             ranges.clear();
         }
         for (from, to) in ranges {
-            let rows: Vec<(String, String, String, String, String, i64, String, String, String, i64)> = self
+            let rows: Vec<StoredRow> = self
                 .conn
                 .fetch(
                     "SELECT external_id, client_id, service_type, status, staff_ref, staff_count, start_at, end_at, local_date, minutes \

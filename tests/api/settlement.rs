@@ -202,8 +202,8 @@ impl W {
         let minutes = secs(&end).div_euclid(60) - secs(&start).div_euclid(60);
         sqlx::query(
             "INSERT INTO visits (provider_id, external_id, client_id, service_type, status, planned_start, planned_end, actual_start, actual_end, \
-             cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'staff-1', $11, $12, $6, $7, $13, $14, $15, 0, 'test', '2026-01-01T00:00:00Z')",
+             cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'staff-1', $11, $12, $6, $7, $13, $14, $15, 0, 'test')",
         )
         .bind(x.provider)
         .bind(x.ext)
@@ -1227,7 +1227,7 @@ async fn timing_of_a_large_month() {
             let actual = if status == "performed" { format!("'{s}', '{e}'") } else { "NULL, NULL".into() };
             let local = jiff::Timestamp::from_second(start).unwrap().to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap()).date();
             rows.push(format!(
-                "('{prov}', 'e{c}-{k}', '{}', '{service}', '{status}', '{s}', '{e}', {actual}, NULL, 's', {}, {quantity}, '{s}', '{e}', {}, '{local}', '2026-03', 0, 'i', 'x')",
+                "('{prov}', 'e{c}-{k}', '{}', '{service}', '{status}', '{s}', '{e}', {actual}, NULL, 's', {}, {quantity}, '{s}', '{e}', {}, '{local}', '2026-03', 0, 'i')",
                 client_id(c),
                 if rng.gen_ratio(1, 30) { 2 } else { 1 },
                 (end - start) / 60
@@ -1236,7 +1236,7 @@ async fn timing_of_a_large_month() {
             if rows.len() == 1000 {
                 let sql = format!(
                     "INSERT INTO visits (provider_id, external_id, client_id, service_type, status, planned_start, planned_end, actual_start, actual_end, \
-                     cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id, updated_at) VALUES {}",
+                     cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id) VALUES {}",
                     rows.join(",")
                 );
                 sqlx::query(&sql).execute(&mut *tx).await.unwrap();
@@ -1247,13 +1247,16 @@ async fn timing_of_a_large_month() {
     if !rows.is_empty() {
         let sql = format!(
             "INSERT INTO visits (provider_id, external_id, client_id, service_type, status, planned_start, planned_end, actual_start, actual_end, \
-             cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id, updated_at) VALUES {}",
+             cancelled_at, staff_ref, staff_count, quantity, start_at, end_at, minutes, local_date, month, content_hash, import_id) VALUES {}",
             rows.join(",")
         );
         sqlx::query(&sql).execute(&mut *tx).await.unwrap();
     }
     tx.commit().await.unwrap();
     eprintln!("generated {clients} clients, {providers} providers, {n} visits in {:?}; peak {} MiB", t.elapsed(), peak_rss_mib());
+    if let (Ok(path), "sqlite") = (std::env::var("VALFRI_SETTLE_KEEP"), backend()) {
+        sqlx::query(&format!("VACUUM INTO '{path}'")).execute(pool).await.unwrap();
+    }
     for round in 0..2 {
         let t = std::time::Instant::now();
         let report =
