@@ -18,7 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod providers;
+pub mod settlement;
 pub mod setup;
 pub mod visits;
-pub mod settlement;
 pub mod web;

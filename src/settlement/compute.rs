@@ -170,7 +170,8 @@ fn unpack(client: u32, packed: &str, provider_ids: &[String], service_codes: &[S
         let Some(status) = status_of(status_text) else { continue };
         let start = unix_seconds(start_text).ok_or_else(|| bad("start", start_text))?;
         let end = unix_seconds(end_text).ok_or_else(|| bad("end", end_text))?;
-        let cancelled_at = if cancelled.is_empty() { None } else { Some(unix_seconds(cancelled).ok_or_else(|| bad("cancelled_at", cancelled))?) };
+        let cancelled_at =
+            if cancelled.is_empty() { None } else { Some(unix_seconds(cancelled).ok_or_else(|| bad("cancelled_at", cancelled))?) };
         let quantity: u32 = quantity.parse().map_err(|_| bad("quantity", quantity))?;
         rows.push((
             provider,
@@ -324,7 +325,9 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
         service_profile: data.service_profile.clone(),
         providers: data.providers.iter().map(|p| ProviderInfo { vat_entitled: p.vat_entitled }).collect(),
         client_zone: data.client_zone.clone(),
-        rates: (0..n_profiles).map(|p| data.rates.iter().filter(|r| data.service_profile.get(r.service as usize) == Some(&p)).copied().collect()).collect(),
+        rates: (0..n_profiles)
+            .map(|p| data.rates.iter().filter(|r| data.service_profile.get(r.service as usize) == Some(&p)).copied().collect())
+            .collect(),
         decisions_at: offsets(n_clients, decisions.iter().map(|d| d.client)),
         decisions,
         assignments_at: offsets(n_clients, assignments.iter().map(|a| a.client)),
@@ -422,7 +425,8 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
                 b.flag.detail,
             ))
         });
-        let lines_total: i64 = sums.iter().try_fold(0i64, |acc, x| acc.checked_add(*x)).ok_or_else(|| engine_error(InputError::Overflow))?;
+        let lines_total: i64 =
+            sums.iter().try_fold(0i64, |acc, x| acc.checked_add(*x)).ok_or_else(|| engine_error(InputError::Overflow))?;
         let mut vat = Money::ZERO;
         let mut rates_used: Vec<u32> = Vec::new();
         for (k, sum) in sums.iter().enumerate() {
@@ -485,7 +489,8 @@ mod tests {
         let rec = |p: &str, ext: &str, q: &str, cancelled: &str| {
             format!("{p}{FS}personal_care{FS}performed{FS}2026-03-10T08:00:00Z{FS}2026-03-10T09:00:00Z{FS}2{FS}{q}{FS}{cancelled}{FS}{ext}")
         };
-        let packed = [rec("pb", "a", "0", ""), rec("pa", "z,;x", "3", "2026-03-09T08:00:00Z"), rec("pa", "b", "0", "")].join(&RS.to_string());
+        let packed =
+            [rec("pb", "a", "0", ""), rec("pa", "z,;x", "3", "2026-03-09T08:00:00Z"), rec("pa", "b", "0", "")].join(&RS.to_string());
         let cv = unpack(7, &packed, &providers, &services).unwrap();
         assert_eq!(cv.external_ids, vec!["b", "z,;x", "a"]);
         assert_eq!(cv.visits[0].provider, 0);

@@ -5,8 +5,8 @@
 //! writers anyway.
 
 use super::compute::{Computed, ProviderResult};
-use super::{Adjustment, Flag, Line, NewAdjustment, Settlement};
 use super::native::{Native, V};
+use super::{Adjustment, Flag, Line, NewAdjustment, Settlement};
 use crate::error::{ApiError, ApiResult, Fields};
 use sqlx::{AnyConnection, Row};
 use valfri_core::compensation::{FlagCode, FlagDetail};

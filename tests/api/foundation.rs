@@ -19,7 +19,8 @@ fn codes(body: &Value) -> Vec<(String, String)> {
 async fn a_rate_change_is_a_new_version_and_history_is_kept() {
     let app = spawn_app().await;
     let admin = app.with_setup().await;
-    let new = json!({"service_type": "personal_care", "zone": "town", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 43000});
+    let new =
+        json!({"service_type": "personal_care", "zone": "town", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 43000});
     let (s, b) = app.post("/api/v1/setup/rates", &admin, new.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     // A retried identical request changes nothing.
@@ -53,9 +54,21 @@ async fn rate_errors_name_the_field() {
     let app = spawn_app().await;
     let admin = app.with_setup().await;
     for (body, field, code) in [
-        (json!({"service_type": "nope", "zone": "town", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 1}), "service_type", "unknown_service_type"),
-        (json!({"service_type": "personal_care", "zone": "moon", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 1}), "zone", "unknown_zone"),
-        (json!({"service_type": "meals", "zone": "town", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 1}), "time_class", "wrong_time_class"),
+        (
+            json!({"service_type": "nope", "zone": "town", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 1}),
+            "service_type",
+            "unknown_service_type",
+        ),
+        (
+            json!({"service_type": "personal_care", "zone": "moon", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 1}),
+            "zone",
+            "unknown_zone",
+        ),
+        (
+            json!({"service_type": "meals", "zone": "town", "time_class": "day", "valid_from": "2026-07-01", "amount_ore": 1}),
+            "time_class",
+            "wrong_time_class",
+        ),
     ] {
         let (s, b) = app.post("/api/v1/setup/rates", &admin, body).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -83,7 +96,11 @@ async fn conditions_are_versioned_from_a_date() {
     let (s, _) = app.post("/api/v1/setup/choice-systems/hemtjanst/conditions", &admin, v2).await;
     assert_eq!(s, StatusCode::OK);
     let (s, b) = app
-        .post("/api/v1/setup/choice-systems/hemtjanst/conditions", &admin, json!({"valid_from": "2026-09-01", "notice_days": 30, "requirements": []}))
+        .post(
+            "/api/v1/setup/choice-systems/hemtjanst/conditions",
+            &admin,
+            json!({"valid_from": "2026-09-01", "notice_days": 30, "requirements": []}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     let (_, cs) = app.get("/api/v1/setup/choice-systems", &admin).await;
@@ -111,7 +128,8 @@ async fn an_area_with_an_unknown_zone_is_refused_and_the_setup_is_unchanged() {
 async fn concurrent_identical_rate_versions_make_one_row() {
     let app = spawn_app().await;
     let admin = app.with_setup().await;
-    let body = json!({"service_type": "personal_care", "zone": "rural", "time_class": "day", "valid_from": "2026-08-01", "amount_ore": 52000});
+    let body =
+        json!({"service_type": "personal_care", "zone": "rural", "time_class": "day", "valid_from": "2026-08-01", "amount_ore": 52000});
     let calls = (0..8).map(|_| app.post("/api/v1/setup/rates", &admin, body.clone()));
     let results = futures_join_all(calls).await;
     let created = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
@@ -169,9 +187,11 @@ async fn only_an_admin_changes_the_setup_but_everyone_signed_in_reads_it() {
 async fn a_wrong_password_is_refused_and_audited() {
     let app = spawn_app().await;
     let admin = app.with_setup().await;
-    let (s, b) = app.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "admin", "password": "wrong password!"}))).await;
+    let (s, b) =
+        app.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "admin", "password": "wrong password!"}))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
-    let (s, b) = app.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "nobody", "password": "wrong password!"}))).await;
+    let (s, b) =
+        app.call(Method::POST, "/api/v1/auth/token", None, Some(json!({"username": "nobody", "password": "wrong password!"}))).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     let (_, log) = app.get("/api/v1/audit", &admin).await;
     let failed = log.as_array().unwrap().iter().filter(|e| e["action"] == "sign_in_failed").count();
@@ -234,7 +254,10 @@ async fn bad_requests_get_problem_bodies_never_500() {
     let admin = app.with_setup().await;
     let url = format!("{}/api/v1/clients", app.url);
     let cases: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
-        (app.http.post(&url).bearer_auth(&admin).header("content-type", "application/json").body("{not json"), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            app.http.post(&url).bearer_auth(&admin).header("content-type", "application/json").body("{not json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (app.http.post(&url).bearer_auth(&admin).header("content-type", "text/plain").body("{}"), StatusCode::UNPROCESSABLE_ENTITY),
         (app.http.post(&url).bearer_auth(&admin).json(&json!({"person_id": 5})), StatusCode::UNPROCESSABLE_ENTITY),
         (app.http.delete(&url).bearer_auth(&admin), StatusCode::METHOD_NOT_ALLOWED),
@@ -257,9 +280,8 @@ async fn bad_requests_get_problem_bodies_never_500() {
 async fn a_client_with_a_bad_personnummer_or_postcode_is_refused_field_by_field() {
     let app = spawn_app().await;
     let admin = app.with_setup().await;
-    let (s, b) = app
-        .post("/api/v1/clients", &admin, json!({"person_id": "19121212-1213", "name": "A", "address": "B", "postcode": "999 99"}))
-        .await;
+    let (s, b) =
+        app.post("/api/v1/clients", &admin, json!({"person_id": "19121212-1213", "name": "A", "address": "B", "postcode": "999 99"})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     let c = codes(&b);
     assert!(c.iter().any(|(f, _)| f == "person_id"), "{b}");

@@ -5,12 +5,12 @@
 mod common;
 
 mod access;
+mod assignments;
 mod bench_smoke;
-mod foundation;
+mod choices;
 mod compare;
 mod contracts;
 mod decisions;
-mod assignments;
-mod choices;
+mod foundation;
 mod settlement;
 mod visits;

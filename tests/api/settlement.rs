@@ -1174,7 +1174,9 @@ async fn timing_of_a_large_month() {
         }
         sqlx::query(&sql).execute(&mut *tx).await.unwrap();
         let mut sql = String::from("INSERT INTO decisions (id, client_id, created_at, created_by) VALUES ");
-        let mut vs = String::from("INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) VALUES ");
+        let mut vs = String::from(
+            "INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) VALUES ",
+        );
         let mut ss = String::from("INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ");
         let mut asg = String::from("INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, monthly_amount, created_at, status) VALUES ");
         let mut first_asg = true;
@@ -1195,10 +1197,16 @@ async fn timing_of_a_large_month() {
             };
             for s in ["personal_care", "meals"] {
                 let end = if c % 40 == 0 && s == "personal_care" { "'2026-03-15'" } else { "NULL" };
-                add(format!("('a{c}{s}', '{}', '{p}', '{s}', '2025-06-01', {end}, 0, '2026-01-01T00:00:00Z', 'acknowledged')", client_id(c)));
+                add(format!(
+                    "('a{c}{s}', '{}', '{p}', '{s}', '2025-06-01', {end}, 0, '2026-01-01T00:00:00Z', 'acknowledged')",
+                    client_id(c)
+                ));
             }
             if c % 40 == 0 {
-                add(format!("('b{c}', '{}', '{q}', 'personal_care', '2026-03-16', NULL, 0, '2026-01-01T00:00:00Z', 'acknowledged')", client_id(c)));
+                add(format!(
+                    "('b{c}', '{}', '{q}', 'personal_care', '2026-03-16', NULL, 0, '2026-01-01T00:00:00Z', 'acknowledged')",
+                    client_id(c)
+                ));
             }
         }
         for q in [sql, vs, ss, asg] {
@@ -1259,8 +1267,9 @@ async fn timing_of_a_large_month() {
     }
     for round in 0..2 {
         let t = std::time::Instant::now();
-        let report =
-            valfri::settlement::run_month(&w.app.state.db, "2026-03".parse().unwrap(), "bench", "2026-04-01T00:00:00Z", false).await.unwrap();
+        let report = valfri::settlement::run_month(&w.app.state.db, "2026-03".parse().unwrap(), "bench", "2026-04-01T00:00:00Z", false)
+            .await
+            .unwrap();
         eprintln!(
             "round {round}: {:?} in all; {:?}, store {} ms; {} written, {} unchanged; total {} öre; peak {} MiB",
             t.elapsed(),
