@@ -337,7 +337,7 @@ async fn settle(url: &str, month: &str) -> anyhow::Result<SettleOut> {
     let v = serde_json::to_value(&r)?;
     let u = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
     let (lines, flags): (i64, i64) =
-        sqlx::query_as("SELECT COALESCE(SUM(line_count), 0), COALESCE(SUM(flag_count), 0) FROM settlements WHERE month = $1")
+        sqlx::query_as("SELECT CAST(COALESCE(SUM(line_count), 0) AS BIGINT), CAST(COALESCE(SUM(flag_count), 0) AS BIGINT) FROM settlements WHERE month = $1")
             .bind(month.to_string())
             .fetch_one(&state.db.pool)
             .await?;

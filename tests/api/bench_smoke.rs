@@ -62,7 +62,7 @@ async fn generate_import_and_settle_a_small_month() {
     assert_eq!(run.visits, accepted, "every stored visit of the month is read");
     assert_eq!(run.providers, plan.providers.len());
     assert!(run.total_ore > 0, "{run:?}");
-    let (lines, flags): (i64, i64) = sqlx::query_as("SELECT SUM(line_count), SUM(flag_count) FROM settlements WHERE month = $1")
+    let (lines, flags): (i64, i64) = sqlx::query_as("SELECT CAST(SUM(line_count) AS BIGINT), CAST(SUM(flag_count) AS BIGINT) FROM settlements WHERE month = $1")
         .bind(month.to_string())
         .fetch_one(&app.state.db.pool)
         .await
