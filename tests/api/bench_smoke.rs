@@ -62,11 +62,12 @@ async fn generate_import_and_settle_a_small_month() {
     assert_eq!(run.visits, accepted, "every stored visit of the month is read");
     assert_eq!(run.providers, plan.providers.len());
     assert!(run.total_ore > 0, "{run:?}");
-    let (lines, flags): (i64, i64) = sqlx::query_as("SELECT CAST(SUM(line_count) AS BIGINT), CAST(SUM(flag_count) AS BIGINT) FROM settlements WHERE month = $1")
-        .bind(month.to_string())
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let (lines, flags): (i64, i64) =
+        sqlx::query_as("SELECT CAST(SUM(line_count) AS BIGINT), CAST(SUM(flag_count) AS BIGINT) FROM settlements WHERE month = $1")
+            .bind(month.to_string())
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
     assert!(lines > 100, "{lines} lines");
     // The month has late cancellations, excess time and visits outside an
     // assignment, so the engine must flag something.
