@@ -7,6 +7,7 @@ pub mod assignments;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod bulk;
 pub mod choices;
 pub mod clients;
 pub mod clock;

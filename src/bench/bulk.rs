@@ -40,32 +40,13 @@ impl Bulk {
         Bulk { table, cols, rows: Vec::with_capacity(per_stmt), per_stmt, full_sql, backend, written: 0 }
     }
 
-    /// SQLite gets plain positional `?`: sqlx looks up the name of every
-    /// numbered parameter, and SQLite finds a name by a linear scan, so
-    /// binding thousands of `$n` takes quadratic time.
+    /// SQLite gets plain positional `?` (see `crate::bulk::positional`).
     fn sql(backend: Backend, table: &str, cols: &[&str], rows: usize) -> String {
-        let mut s = format!("INSERT INTO {table} ({}) VALUES ", cols.join(", "));
-        let mut n = 1;
-        for r in 0..rows {
-            if r > 0 {
-                s.push_str(", ");
-            }
-            s.push('(');
-            for c in 0..cols.len() {
-                if c > 0 {
-                    s.push_str(", ");
-                }
-                if backend == Backend::Sqlite {
-                    s.push('?');
-                } else {
-                    s.push('$');
-                    s.push_str(&n.to_string());
-                }
-                n += 1;
-            }
-            s.push(')');
+        let sql = format!("INSERT INTO {table} ({}) VALUES {}", cols.join(", "), crate::bulk::value_rows(rows, cols.len()));
+        match backend {
+            Backend::Sqlite => crate::bulk::positional(&sql).into_owned(),
+            Backend::Postgres => sql,
         }
-        s
     }
 
     pub async fn push(&mut self, conn: &mut AnyConnection, row: Vec<V>) -> anyhow::Result<()> {

@@ -5,8 +5,9 @@
 //! writers anyway.
 
 use super::compute::{Computed, ProviderResult};
-use super::native::{Native, V};
+use super::native;
 use super::{Adjustment, Flag, Line, NewAdjustment, Settlement};
+use crate::bulk::{Cache, Conn, B};
 use crate::error::{ApiError, ApiResult, Fields};
 use sqlx::{AnyConnection, Row};
 use valfri_core::compensation::{FlagCode, FlagDetail};
@@ -218,7 +219,7 @@ const ROWS_PER_TRANSACTION: usize = 100_000;
 /// (and keeps its revision). Written through a native connection, several
 /// providers per transaction.
 pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
-    let mut conn = Native::open(db).await?;
+    let mut conn = Conn::open(db, Cache::Default).await?;
     let result = save_on(&mut conn, computed, by, now).await;
     if result.is_err() {
         let _ = conn.rollback().await;
@@ -227,7 +228,7 @@ pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) 
     result
 }
 
-async fn save_on(c: &mut Native, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
+async fn save_on(c: &mut Conn, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
     let month = computed.data.month.to_string();
     let mut report = SaveReport::default();
     let mut pending_rows = 0usize;
@@ -242,7 +243,7 @@ async fn save_on(c: &mut Native, computed: &Computed, by: &str, now: &str) -> Ap
                 "INSERT INTO settlements (id, provider_id, month, status, revision, lines_total_ore, vat_basis_points, vat_ore, \
                  adjustments_total_ore, total_ore, line_count, flag_count, no_rate_flags, checksum, flags_checksum, computed_at, computed_by) \
                  VALUES ($1, $2, $3, 'draft', 1, 0, NULL, 0, 0, 0, 0, 0, 0, '', '', $4, $5) ON CONFLICT (provider_id, month) DO NOTHING",
-                &[V::S(&new_id), V::S(&p.id), V::S(&month), V::S(now), V::S(by)],
+                &[B::S(&new_id), B::S(&p.id), B::S(&month), B::S(now), B::S(by)],
             )
             .await?
             == 1;
@@ -251,7 +252,7 @@ async fn save_on(c: &mut Native, computed: &Computed, by: &str, now: &str) -> Ap
             let locked = c
                 .exec(
                     "UPDATE settlements SET revision = revision WHERE provider_id = $1 AND month = $2 AND status = 'draft'",
-                    &[V::S(&p.id), V::S(&month)],
+                    &[B::S(&p.id), B::S(&month)],
                 )
                 .await?;
             if locked == 0 {
@@ -259,42 +260,42 @@ async fn save_on(c: &mut Native, computed: &Computed, by: &str, now: &str) -> Ap
                 continue;
             }
         }
-        let (id, old_sum, old_flags) = c.head(&p.id, &month).await?;
-        let adjustments = c.adjustments(&p.id, &month).await?;
+        let (id, old_sum, old_flags) = native::head(c, &p.id, &month).await?;
+        let adjustments = native::adjustments(c, &p.id, &month).await?;
         let totals = (result.lines_total.ore(), result.vat.ore());
         let sum = super::checksum(&month, &p.id, &lines, totals, &adjustments);
         let fsum = super::flags_checksum(&flags);
         if !inserted && sum == old_sum && fsum == old_flags {
-            c.exec("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3", &[V::S(now), V::S(by), V::S(&id)]).await?;
+            c.exec("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3", &[B::S(now), B::S(by), B::S(&id)]).await?;
             report.unchanged.push(p.id.clone());
             continue;
         }
         if !inserted {
-            c.exec("DELETE FROM settlement_lines WHERE settlement_id = $1", &[V::S(&id)]).await?;
-            c.exec("DELETE FROM settlement_flags WHERE settlement_id = $1", &[V::S(&id)]).await?;
+            c.exec("DELETE FROM settlement_lines WHERE settlement_id = $1", &[B::S(&id)]).await?;
+            c.exec("DELETE FROM settlement_flags WHERE settlement_id = $1", &[B::S(&id)]).await?;
         }
-        c.insert_lines(&id, &lines).await?;
-        c.insert_flags(&id, &flags).await?;
+        native::insert_lines(c, &id, &lines).await?;
+        native::insert_flags(c, &id, &flags).await?;
         let adjustments_total: i64 = adjustments.iter().map(|a| a.amount_ore).sum();
         c.exec(
             "UPDATE settlements SET revision = revision + $1, lines_total_ore = $2, vat_basis_points = $3, vat_ore = $4, \
              adjustments_total_ore = $5, total_ore = $6, line_count = $7, flag_count = $8, no_rate_flags = $9, checksum = $10, \
              flags_checksum = $11, computed_at = $12, computed_by = $13 WHERE id = $14",
             &[
-                V::I(if inserted { 0 } else { 1 }),
-                V::I(totals.0),
-                V::OI(vat_bp),
-                V::I(totals.1),
-                V::I(adjustments_total),
-                V::I(totals.0 + totals.1 + adjustments_total),
-                V::I(lines.len() as i64),
-                V::I(flags.len() as i64),
-                V::I(no_rate),
-                V::S(&sum),
-                V::S(&fsum),
-                V::S(now),
-                V::S(by),
-                V::S(&id),
+                B::I(if inserted { 0 } else { 1 }),
+                B::I(totals.0),
+                B::OI(vat_bp),
+                B::I(totals.1),
+                B::I(adjustments_total),
+                B::I(totals.0 + totals.1 + adjustments_total),
+                B::I(lines.len() as i64),
+                B::I(flags.len() as i64),
+                B::I(no_rate),
+                B::S(&sum),
+                B::S(&fsum),
+                B::S(now),
+                B::S(by),
+                B::S(&id),
             ],
         )
         .await?;

@@ -15,9 +15,9 @@
 //! | `after_decision_end` | no decision for the service is active on the date, and the client's last one ended before it |
 //! | `no_decision` | no decision for the service is active on the date, and none ended before it |
 
-use super::conn::{placeholders, value_rows, Conn, B};
 use super::time::{date, days_from_civil, month_of_day, parse_date, parse_stamp};
 use super::{Refs, ServiceInfo, Status};
+use crate::bulk::{placeholders, value_rows, Conn, B};
 use crate::error::ApiResult;
 use std::collections::{BTreeSet, HashMap, HashSet};
 

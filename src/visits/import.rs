@@ -9,12 +9,12 @@
 //! Policy (docs/visits-csv.md): keep the good rows and report the bad ones;
 //! with `all_or_nothing`, one bad row stores nothing (the report is kept).
 
-use super::conn::{placeholders, value_rows, Conn, B};
 use super::flags::{self, FlagVisit};
 use super::time::{self, month_of_day, LocalTime};
 use super::{validate, RawVisit, Refs, Row, ServiceInfo, Status};
 use crate::app::AppState;
 use crate::auth::{Principal, PrincipalKind};
+use crate::bulk::{copy_text, placeholders, value_rows, Cache, Conn, B};
 use crate::clock::stamp;
 use crate::db::Backend;
 use crate::error::{ApiError, ApiResult};
@@ -218,7 +218,7 @@ const PER_ROW: usize = 20;
 /// external id, client, service, status, staff, staff count, start, end, local date, minutes.
 type StoredRow = (String, String, String, String, String, i64, String, String, String, i64);
 
-/// Plain positional `?` (see `conn::positional`): every value bound in order.
+/// Plain positional `?` (see `crate::bulk::positional`): every value bound in order.
 fn sqlite_upsert_sql(n: usize) -> String {
     let mut sql = String::with_capacity(200 + n * 50);
     sql.push_str("INSERT INTO visits (");
@@ -283,21 +283,9 @@ impl Formatted {
     }
 }
 
-fn copy_text(buf: &mut Vec<u8>, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            _ => buf.push(b),
-        }
-    }
-}
-
 impl Importer {
     pub async fn begin(state: &AppState, opts: Options) -> ApiResult<Importer> {
-        let mut conn = Conn::open(&state.db).await?;
+        let mut conn = Conn::open(&state.db, Cache::Large).await?;
         conn.begin().await?;
         let provider: Vec<(String, String)> =
             conn.fetch("SELECT id, org_nr FROM providers WHERE id = $1", &[B::S(&opts.provider_id)]).await?;

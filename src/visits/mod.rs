@@ -11,7 +11,6 @@
 
 pub mod api;
 pub mod cli;
-pub mod conn;
 pub mod csvfile;
 pub mod demo;
 pub mod flags;

@@ -186,6 +186,65 @@ impl TestApp {
             .await
             .unwrap();
     }
+
+    /// An acknowledged assignment of any service, inserted directly.
+    pub async fn insert_assignment(&self, client: &str, provider: &str, service: &str, from: &str, to: Option<&str>) {
+        sqlx::query(
+            "INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, monthly_amount, created_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, '2026-01-01T00:00:00Z', 'acknowledged')",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(client)
+        .bind(provider)
+        .bind(service)
+        .bind(from)
+        .bind(to)
+        .execute(&self.state.db.pool)
+        .await
+        .unwrap();
+    }
+
+    /// A one-version decision granting one service, inserted directly.
+    pub async fn insert_decision(
+        &self,
+        decided_by: &str,
+        client: &str,
+        service: &str,
+        (from, to): (&str, Option<&str>),
+        minutes: i64,
+        double: bool,
+    ) {
+        let pool = &self.state.db.pool;
+        let d = uuid::Uuid::now_v7().to_string();
+        let ver = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO decisions (id, client_id, created_at, created_by) VALUES ($1, $2, '2026-01-01T00:00:00Z', $3)")
+            .bind(&d)
+            .bind(client)
+            .bind(decided_by)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) \
+             VALUES ($1, $2, 1, $3, $4, 'current', $5, '2026-01-01T00:00:00Z', '')",
+        )
+        .bind(&ver)
+        .bind(&d)
+        .bind(from)
+        .bind(to)
+        .bind(decided_by)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ($1, $2, $3, $4)")
+            .bind(&ver)
+            .bind(service)
+            .bind(minutes)
+            .bind(i64::from(double))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
 }
 
 /// Valid identity numbers for tests (check digits computed, not real people).

@@ -135,53 +135,12 @@ impl W {
         id
     }
 
-    pub async fn decision(&self, client: &str, service: &str, from: &str, to: Option<&str>, minutes: i64, double: bool) {
-        let pool = &self.app.state.db.pool;
-        let d = uuid::Uuid::now_v7().to_string();
-        let ver = uuid::Uuid::now_v7().to_string();
-        sqlx::query("INSERT INTO decisions (id, client_id, created_at, created_by) VALUES ($1, $2, '2026-01-01T00:00:00Z', $3)")
-            .bind(&d)
-            .bind(client)
-            .bind(&self.admin_id)
-            .execute(pool)
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO decision_versions (id, decision_id, version, valid_from, valid_to, state, decided_by, decided_at, note) \
-             VALUES ($1, $2, 1, $3, $4, 'current', $5, '2026-01-01T00:00:00Z', '')",
-        )
-        .bind(&ver)
-        .bind(&d)
-        .bind(from)
-        .bind(to)
-        .bind(&self.admin_id)
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query("INSERT INTO decision_services (version_id, service_type, monthly_amount, double_staffing) VALUES ($1, $2, $3, $4)")
-            .bind(&ver)
-            .bind(service)
-            .bind(minutes)
-            .bind(i64::from(double))
-            .execute(pool)
-            .await
-            .unwrap();
+    pub async fn assign(&self, client: &str, provider: &str, service: &str, from: &str, to: Option<&str>) {
+        self.app.insert_assignment(client, provider, service, from, to).await;
     }
 
-    pub async fn assign(&self, client: &str, provider: &str, service: &str, from: &str, to: Option<&str>) {
-        sqlx::query(
-            "INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, monthly_amount, created_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, '2026-01-01T00:00:00Z', 'acknowledged')",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(client)
-        .bind(provider)
-        .bind(service)
-        .bind(from)
-        .bind(to)
-        .execute(&self.app.state.db.pool)
-        .await
-        .unwrap();
+    pub async fn decision(&self, client: &str, service: &str, from: &str, to: Option<&str>, minutes: i64, double: bool) {
+        self.app.insert_decision(&self.admin_id, client, service, (from, to), minutes, double).await;
     }
 
     /// A client of `provider` with 100 h of personal care a month granted, from 2026-01-01.

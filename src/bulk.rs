@@ -1,8 +1,11 @@
-//! A native connection for the import, so the bulk path can use what each
-//! backend does fastest (multi-row INSERTs on SQLite, COPY on PostgreSQL).
-//! Backend-specific code lives here and in `import.rs`, for speed only
-//! (see src/db.rs); every other query goes through the portable `Any` pool.
-//! Queries are written once, with `$n` placeholders both backends accept.
+//! A native connection for the bulk paths (the visit import, writing a
+//! month's settlement drafts), so they can use what each backend does
+//! fastest: multi-row INSERTs with positional `?` on SQLite, COPY on
+//! PostgreSQL. The `Any` driver converts every bound value on the way, which
+//! millions of rows cannot afford. Backend-specific code lives here and in
+//! its two callers, for speed only (see src/db.rs); every other query goes
+//! through the portable `Any` pool. Queries are written once, with `$n`
+//! placeholders both backends accept.
 
 use crate::db::{Backend, Db};
 use crate::error::ApiResult;
@@ -41,21 +44,31 @@ macro_rules! bind_all {
     }};
 }
 
+/// How SQLite's page cache is set up on a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// SQLite's defaults.
+    Default,
+    /// A big page cache and in-memory temporary tables, which keep the
+    /// indexes of a large import in memory.
+    Large,
+}
+
 impl Conn {
     /// Opens a connection of the pool's backend to the pool's database.
-    pub async fn open(db: &Db) -> ApiResult<Conn> {
+    pub async fn open(db: &Db, cache: Cache) -> ApiResult<Conn> {
         let url = db.pool.connect_options().database_url.to_string();
         Ok(match db.backend {
             Backend::Sqlite => {
-                let opts = SqliteConnectOptions::from_str(&url)
+                let mut opts = SqliteConnectOptions::from_str(&url)
                     .map_err(anyhow::Error::from)?
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
                     .synchronous(SqliteSynchronous::Normal)
-                    // A big page cache keeps the indexes of a large import in memory.
-                    .pragma("cache_size", "-524288")
-                    .pragma("temp_store", "memory")
                     .disable_statement_logging();
+                if cache == Cache::Large {
+                    opts = opts.pragma("cache_size", "-524288").pragma("temp_store", "memory");
+                }
                 Conn::Sqlite(opts.connect().await?)
             }
             Backend::Postgres => {
@@ -72,8 +85,8 @@ impl Conn {
         }
     }
 
-    /// Starts the import's transaction. On SQLite it takes the write lock at
-    /// once (IMMEDIATE), so a concurrent writer waits instead of failing midway.
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (IMMEDIATE), so a concurrent writer waits instead of failing midway.
     pub async fn begin(&mut self) -> ApiResult<()> {
         let sql = match self {
             Conn::Sqlite(_) => "BEGIN IMMEDIATE",
@@ -113,12 +126,81 @@ impl Conn {
         })
     }
 
+    /// Inserts whole rows into `table`: multi-row INSERTs of `SQLITE_ROWS`
+    /// rows on SQLite, one COPY on PostgreSQL.
+    pub async fn insert_rows<const N: usize>(&mut self, table: &str, columns: &str, rows: &[[B<'_>; N]]) -> ApiResult<()> {
+        match self {
+            Conn::Sqlite(c) => {
+                let one = format!("({})", vec!["?"; N].join(","));
+                let statement = |n: usize| format!("INSERT INTO {table} ({columns}) VALUES {}", vec![one.as_str(); n].join(","));
+                let full = statement(SQLITE_ROWS);
+                for chunk in rows.chunks(SQLITE_ROWS) {
+                    let last;
+                    let sql = if chunk.len() == SQLITE_ROWS {
+                        &full
+                    } else {
+                        last = statement(chunk.len());
+                        &last
+                    };
+                    bind_all!(sqlx::query(sql), chunk.iter().flatten()).execute(&mut *c).await?;
+                }
+            }
+            Conn::Pg(c) => {
+                let mut copy = c.copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
+                let mut buf = Vec::with_capacity(1 << 20);
+                for r in rows {
+                    copy_row(&mut buf, r);
+                    if buf.len() >= 1 << 20 {
+                        copy.send(std::mem::take(&mut buf)).await?;
+                    }
+                }
+                if !buf.is_empty() {
+                    copy.send(buf).await?;
+                }
+                copy.finish().await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn close(self) {
         let _ = match self {
             Conn::Sqlite(c) => c.close().await,
             Conn::Pg(c) => c.close().await,
         };
     }
+}
+
+/// Rows per multi-row INSERT in `insert_rows` (SQLite's limit on bound
+/// values, 32 766, allows 500 rows of up to 65 columns).
+const SQLITE_ROWS: usize = 500;
+
+/// Escapes a value for PostgreSQL's COPY text format.
+pub fn copy_text(out: &mut Vec<u8>, v: &str) {
+    for b in v.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// One row in PostgreSQL's COPY text format.
+pub fn copy_row(out: &mut Vec<u8>, values: &[B<'_>]) {
+    for (k, v) in values.iter().enumerate() {
+        if k > 0 {
+            out.push(b'\t');
+        }
+        match *v {
+            B::S(s) | B::OS(Some(s)) => copy_text(out, s),
+            B::I(i) | B::OI(Some(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+            B::OS(None) | B::OI(None) => out.extend_from_slice(b"\\N"),
+        }
+    }
+    out.push(b'\n');
 }
 
 /// SQLite looks a named or numbered parameter up by a linear scan, so a
@@ -186,7 +268,14 @@ pub fn placeholders(from: usize, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::positional;
+    use super::*;
+
+    #[test]
+    fn copy_rows_escape() {
+        let mut out = Vec::new();
+        copy_row(&mut out, &[B::S("a\\b\tc"), B::OS(None), B::I(-5), B::OI(Some(7))]);
+        assert_eq!(out, b"a\\\\b\\tc\t\\N\t-5\t7\n");
+    }
 
     #[test]
     fn sequential_parameters_become_positional() {
