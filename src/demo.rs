@@ -174,22 +174,6 @@ const STREETS: &[&str] = &[
     "Gamla landsvägen",
 ];
 
-fn luhn_digit(digits: &[u8]) -> u8 {
-    let sum: u32 = digits
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let v = u32::from(*d) * if i % 2 == 0 { 2 } else { 1 };
-            if v > 9 {
-                v - 9
-            } else {
-                v
-            }
-        })
-        .sum();
-    ((10 - sum % 10) % 10) as u8
-}
-
 /// A made-up but valid personnummer for someone born in 1925–1958.
 fn demo_personnummer(rng: &mut StdRng) -> String {
     let year = rng.gen_range(1925..=1958);
@@ -198,14 +182,14 @@ fn demo_personnummer(rng: &mut StdRng) -> String {
     let serial = rng.gen_range(1..=999u16);
     let s = format!("{:02}{month:02}{day:02}{serial:03}", year % 100);
     let digits: Vec<u8> = s.bytes().map(|b| b - b'0').collect();
-    format!("{year}{month:02}{day:02}-{serial:03}{}", luhn_digit(&digits))
+    format!("{year}{month:02}{day:02}-{serial:03}{}", valfri_core::ids::luhn_check_digit(&digits))
 }
 
 fn demo_org_nr(i: usize) -> String {
     let s = format!("55{}{:06}", 6 + i % 4, 100_000 + i * 7919);
     let s = &s[..9];
     let digits: Vec<u8> = s.bytes().map(|b| b - b'0').collect();
-    format!("{}-{}{}", &s[..6], &s[6..], luhn_digit(&digits))
+    format!("{}-{}{}", &s[..6], &s[6..], valfri_core::ids::luhn_check_digit(&digits))
 }
 
 fn api_err(e: ApiError) -> anyhow::Error {

@@ -82,20 +82,6 @@ pub fn det_uuid(seed: u64, kind: u8, index: u64) -> String {
     uuid::Builder::from_unix_timestamp_millis(ms, &tail).into_uuid().to_string()
 }
 
-/// Luhn check digit over `digits` (each 0–9), as personnummer and
-/// organisationsnummer use.
-pub fn luhn_digit(digits: &[u8]) -> u8 {
-    let sum: u32 = digits
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            let v = u32::from(d) * if i % 2 == 0 { 2 } else { 1 };
-            v / 10 + v % 10
-        })
-        .sum();
-    ((10 - sum % 10) % 10) as u8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

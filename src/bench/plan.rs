@@ -2,10 +2,11 @@
 //! with their decisions, provider periods and visit pattern. Everything the
 //! database rows and the visits CSV are derived from.
 
-use super::{det_uuid, luhn_digit, Rng};
+use super::{det_uuid, Rng};
 use crate::setup::model::{Area, ChoiceSystem, Conditions, Municipality, Rate, Requirement, ServiceType, SetupDocument, Zone};
 use jiff::civil::{Date, Weekday};
 use jiff::ToSpan;
+use valfri_core::ids::luhn_check_digit;
 use valfri_core::Month;
 
 pub const PERSONAL_CARE: &str = "personal_care";
@@ -265,13 +266,13 @@ fn personnummer(i: u32) -> String {
     let serial = (i / 7_300) % 998 + 1;
     let s = format!("{:02}{:02}{:02}{:03}", birth.year() % 100, birth.month(), birth.day(), serial);
     let digits: Vec<u8> = s.bytes().map(|b| b - b'0').collect();
-    format!("{}{:02}{:02}-{:03}{}", birth.year(), birth.month(), birth.day(), serial, luhn_digit(&digits))
+    format!("{}{:02}{:02}-{:03}{}", birth.year(), birth.month(), birth.day(), serial, luhn_check_digit(&digits))
 }
 
 fn org_nr(i: u32) -> String {
     let s = format!("556{:06}", i);
     let digits: Vec<u8> = s.bytes().map(|b| b - b'0').collect();
-    format!("{}-{}{}", &s[..6], &s[6..], luhn_digit(&digits))
+    format!("{}-{}{}", &s[..6], &s[6..], luhn_check_digit(&digits))
 }
 
 fn plus_days(d: Date, n: i64) -> Date {

@@ -93,11 +93,7 @@ pub async fn create(state: &crate::app::AppState, c: &NewClient) -> ApiResult<Cl
     let area = match &postcode {
         Some(pc) => {
             let mut conn = state.db.pool.acquire().await?;
-            let area = crate::setup::store::area_for_postcode(&mut conn, &pc.to_string()).await?;
-            if area.is_none() {
-                f.push("postcode", "unknown_postcode", format!("postcode {pc} is in none of the municipality's areas"));
-            }
-            area
+            crate::setup::store::area_field(&mut conn, pc, &mut f).await?
         }
         None => None,
     };

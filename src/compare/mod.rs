@@ -134,8 +134,10 @@ pub async fn area_of(state: &AppState, postcode: &str) -> ApiResult<(Postcode, S
         return Err(ApiError::Invalid(f.into_vec()));
     };
     let mut conn = state.db.pool.acquire().await?;
-    let Some((code, _zone)) = crate::setup::store::area_for_postcode(&mut conn, &pc.to_string()).await? else {
-        return Err(ApiError::field("postcode", "unknown_postcode", format!("postcode {pc} is in none of the municipality's areas")));
+    let area = crate::setup::store::area_field(&mut conn, &pc, &mut f).await?;
+    f.finish()?;
+    let Some((code, _zone)) = area else {
+        return Err(ApiError::Internal(anyhow::anyhow!("area missing after validation")));
     };
     let name = crate::setup::store::areas(&mut conn).await?.into_iter().find(|a| a.code == code).map(|a| a.name).unwrap_or_default();
     Ok((pc, code, name))
@@ -162,13 +164,7 @@ pub async fn compare(state: &AppState, r: &Request) -> ApiResult<Comparison> {
         f.push("services", "required", "choose at least one service");
     }
     let area = match &postcode {
-        Some(pc) => {
-            let area = crate::setup::store::area_for_postcode(&mut conn, &pc.to_string()).await?;
-            if area.is_none() {
-                f.push("postcode", "unknown_postcode", format!("postcode {pc} is in none of the municipality's areas"));
-            }
-            area
-        }
+        Some(pc) => crate::setup::store::area_field(&mut conn, pc, &mut f).await?,
         None => None,
     };
     f.finish()?;

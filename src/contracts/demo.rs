@@ -156,25 +156,9 @@ fn evidence_for(name: &str) -> Vec<Upload> {
     ]
 }
 
-fn luhn(digits: &[u8]) -> u8 {
-    let sum: u32 = digits
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let v = u32::from(*d) * if i % 2 == 0 { 2 } else { 1 };
-            if v > 9 {
-                v - 9
-            } else {
-                v
-            }
-        })
-        .sum();
-    ((10 - sum % 10) % 10) as u8
-}
-
 fn org_nr(nine: &str) -> String {
     let digits: Vec<u8> = nine.bytes().map(|b| b - b'0').collect();
-    format!("{}-{}{}", &nine[..6], &nine[6..], luhn(&digits))
+    format!("{}-{}{}", &nine[..6], &nine[6..], valfri_core::ids::luhn_check_digit(&digits))
 }
 
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {

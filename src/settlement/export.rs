@@ -230,7 +230,8 @@ impl Default for SieConfig {
 }
 
 impl SieConfig {
-    const KEYS: [&'static str; 10] = [
+    /// The settings' keys, in the order the settings page shows them.
+    pub const KEYS: [&'static str; 10] = [
         "series",
         "org_nr",
         "expense_account",

@@ -546,22 +546,9 @@ struct ConfigPage {
     saved: bool,
 }
 
-const CONFIG_FIELDS: [&str; 10] = [
-    "series",
-    "org_nr",
-    "expense_account",
-    "expense_account_name",
-    "vat_account",
-    "vat_account_name",
-    "adjustment_account",
-    "adjustment_account_name",
-    "payable_account",
-    "payable_account_name",
-];
-
 fn config_fields(cfg: &SieConfig) -> Vec<(&'static str, String)> {
     let rows = cfg.to_rows();
-    CONFIG_FIELDS
+    SieConfig::KEYS
         .iter()
         .map(|k| (*k, rows.iter().find(|(key, _)| key.strip_prefix("sie.") == Some(k)).map(|(_, v)| v.clone()).unwrap_or_default()))
         .collect()

@@ -99,6 +99,20 @@ pub async fn area_for_postcode(c: &mut AnyConnection, postcode: &str) -> ApiResu
     row.map(|r| Ok((s(&r, "code")?, s(&r, "zone")?))).transpose()
 }
 
+/// The (area code, zone) of a parsed postcode, or `None` with an
+/// `unknown_postcode` error on the `postcode` field when no area has it.
+pub async fn area_field(
+    c: &mut AnyConnection,
+    postcode: &valfri_core::postcode::Postcode,
+    f: &mut crate::error::Fields,
+) -> ApiResult<Option<(String, String)>> {
+    let area = area_for_postcode(c, &postcode.to_string()).await?;
+    if area.is_none() {
+        f.push("postcode", "unknown_postcode", format!("postcode {postcode} is in none of the municipality's areas"));
+    }
+    Ok(area)
+}
+
 pub async fn service_types(c: &mut AnyConnection) -> ApiResult<Vec<ServiceType>> {
     let rows = sqlx::query("SELECT code, name_sv, name_en, service_group, unit, basis FROM service_types ORDER BY code")
         .fetch_all(&mut *c)
