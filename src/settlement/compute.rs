@@ -212,17 +212,6 @@ struct Shared {
     assignments_at: Vec<usize>,
 }
 
-fn offsets(n: usize, keys: impl Iterator<Item = u32>) -> Vec<usize> {
-    let mut at = vec![0usize; n + 1];
-    for c in keys {
-        at[c as usize + 1] += 1;
-    }
-    for i in 1..at.len() {
-        at[i] += at[i - 1];
-    }
-    at
-}
-
 /// What the chunks add up to, per provider (and per profile for VAT).
 struct Totals {
     lines: Vec<Vec<Line>>,
@@ -338,9 +327,9 @@ async fn compute_on(conn: &mut sqlx::AnyConnection, backend: crate::db::Backend,
         rates: (0..n_profiles)
             .map(|p| data.rates.iter().filter(|r| data.service_profile.get(r.service as usize) == Some(&p)).copied().collect())
             .collect(),
-        decisions_at: offsets(n_clients, decisions.iter().map(|d| d.client)),
+        decisions_at: valfri_core::compensation::offsets_by_client(n_clients, decisions.iter().map(|d| d.client)),
         decisions,
-        assignments_at: offsets(n_clients, assignments.iter().map(|a| a.client)),
+        assignments_at: valfri_core::compensation::offsets_by_client(n_clients, assignments.iter().map(|a| a.client)),
         assignments,
     };
     // Refuse bad settings before reading anything more.

@@ -100,7 +100,9 @@ pub struct Engine {
     assignment_offsets: Vec<usize>,
 }
 
-fn offsets_by_client(clients: usize, keys: impl Iterator<Item = u32>) -> Vec<usize> {
+/// `offsets[c]..offsets[c + 1]` index client c's items in a list sorted by
+/// client (`keys` are the items' clients, in that order).
+pub fn offsets_by_client(clients: usize, keys: impl Iterator<Item = u32>) -> Vec<usize> {
     let mut offsets = vec![0usize; clients + 1];
     for c in keys {
         offsets[c as usize + 1] += 1;

@@ -185,7 +185,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{settle, settle_with_threads, Batch, Engine};
+pub use engine::{offsets_by_client, settle, settle_with_threads, Batch, Engine};
 pub use exact::{minutes_amount, round_half_away};
 pub use time_class::{split_interval, ClassSegment};
 pub use types::*;
