@@ -49,8 +49,10 @@ macro_rules! bind_all {
 pub enum Cache {
     /// SQLite's defaults.
     Default,
-    /// A big page cache and in-memory temporary tables, which keep the
-    /// indexes of a large import in memory.
+    /// A big page cache (384 MiB) and in-memory temporary tables, which
+    /// keep much of the indexes of a large import in memory. Sized so the
+    /// largest national-scale import (one provider's 3 M rows) stays under
+    /// 1 GiB in all (docs/performance.md).
     Large,
 }
 
@@ -67,7 +69,7 @@ impl Conn {
                     .synchronous(SqliteSynchronous::Normal)
                     .disable_statement_logging();
                 if cache == Cache::Large {
-                    opts = opts.pragma("cache_size", "-524288").pragma("temp_store", "memory");
+                    opts = opts.pragma("cache_size", "-393216").pragma("temp_store", "memory");
                 }
                 Conn::Sqlite(opts.connect().await?)
             }

@@ -21,14 +21,17 @@ use crate::bulk::{placeholders, value_rows, Conn, B};
 use crate::error::ApiResult;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// A visit as the flag rules need it.
+/// A visit as the flag rules need it. An import of millions of rows keeps
+/// one of these per row, so the texts live once in `Names`.
 #[derive(Debug, Clone)]
 pub struct FlagVisit {
-    pub external_id: String,
+    /// The external id: `Names::ext`.
+    pub ext: u32,
     pub client: u32,
     pub service: u16,
     pub status: Status,
-    pub staff_ref: String,
+    /// The staff reference: `Names::staff`; 0 when none was given.
+    pub staff: u32,
     pub staff_count: u8,
     pub start: i64,
     pub end: i64,
@@ -39,6 +42,54 @@ pub struct FlagVisit {
     pub scoped: bool,
     /// Reported in the current import.
     pub in_import: bool,
+}
+
+/// The external ids and staff references of the visits being flagged, each
+/// text stored once (measured: per-row `String`s made a national-scale
+/// import of one provider's 3 M rows peak at 1.5 GB).
+#[derive(Debug)]
+pub struct Names {
+    ext_text: String,
+    /// Where each external id ends in `ext_text`.
+    ext_ends: Vec<usize>,
+    staff: Vec<String>,
+    staff_index: HashMap<String, u32>,
+}
+
+impl Default for Names {
+    fn default() -> Names {
+        Names { ext_text: String::new(), ext_ends: Vec::new(), staff: vec![String::new()], staff_index: HashMap::new() }
+    }
+}
+
+impl Names {
+    pub fn push_ext(&mut self, ext: &str) -> u32 {
+        self.ext_text.push_str(ext);
+        self.ext_ends.push(self.ext_text.len());
+        // More than 4 G rows in one import cannot be reached through any input path.
+        u32::try_from(self.ext_ends.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    pub fn ext(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ext_ends.get(i - 1).copied().unwrap_or(0) };
+        let end = self.ext_ends.get(i).copied().unwrap_or(start);
+        self.ext_text.get(start..end).unwrap_or("")
+    }
+
+    /// The number of a staff reference; "" is 0.
+    pub fn staff(&mut self, staff: &str) -> u32 {
+        if staff.is_empty() {
+            return 0;
+        }
+        if let Some(&i) = self.staff_index.get(staff) {
+            return i;
+        }
+        let i = u32::try_from(self.staff.len()).unwrap_or(u32::MAX);
+        self.staff.push(staff.to_string());
+        self.staff_index.insert(staff.to_string(), i);
+        i
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +184,7 @@ fn sweep(
 
 /// The rules that need only the visit itself, the reference data and the
 /// provider's other visits (everything but `beyond_granted`).
-pub fn local_flags(visits: &[FlagVisit], ctx: &Context) -> Vec<Flag> {
+pub fn local_flags(visits: &[FlagVisit], ctx: &Context, names: &Names) -> Vec<Flag> {
     let mut out = Vec::new();
     for (i, v) in visits.iter().enumerate() {
         if !v.scoped || !v.status.is_paid_kind() {
@@ -156,13 +207,8 @@ pub fn local_flags(visits: &[FlagVisit], ctx: &Context) -> Vec<Flag> {
         }
     }
     let performed: Vec<usize> = (0..visits.len()).filter(|&i| visits[i].status == Status::Performed).collect();
-    let mut staff_ids: HashMap<&str, u64> = HashMap::new();
-    for &i in &performed {
-        let n = staff_ids.len() as u64;
-        staff_ids.entry(visits[i].staff_ref.as_str()).or_insert(n);
-    }
-    let with_staff: Vec<usize> = performed.iter().copied().filter(|&i| !visits[i].staff_ref.is_empty()).collect();
-    let staff = sweep(visits, with_staff, |v| staff_ids.get(v.staff_ref.as_str()).copied().unwrap_or(0), |a, b| a.client != b.client);
+    let with_staff: Vec<usize> = performed.iter().copied().filter(|&i| visits[i].staff != 0).collect();
+    let staff = sweep(visits, with_staff, |v| u64::from(v.staff), |a, b| a.client != b.client);
     let client = sweep(visits, performed, |v| u64::from(v.client), |_, _| true);
     for (code, pairs) in [("staff_overlap", staff), ("client_overlap", client)] {
         let mut keys: Vec<_> = pairs.into_iter().collect();
@@ -170,7 +216,7 @@ pub fn local_flags(visits: &[FlagVisit], ctx: &Context) -> Vec<Flag> {
         for (i, mut others) in keys {
             others.sort_unstable();
             others.dedup();
-            let ids: Vec<&str> = others.iter().map(|&o| visits[o].external_id.as_str()).collect();
+            let ids: Vec<&str> = others.iter().map(|&o| names.ext(visits[o].ext)).collect();
             out.push(Flag { visit: i, code, detail: list(&ids) });
         }
     }
@@ -434,6 +480,7 @@ pub async fn write_local(
     visits: &[FlagVisit],
     flags: &[Flag],
     refs: &Refs,
+    names: &Names,
 ) -> ApiResult<()> {
     for m in months {
         conn.exec(
@@ -446,7 +493,7 @@ pub async fn write_local(
         .iter()
         .map(|f| {
             let v = &visits[f.visit];
-            (v.external_id.as_str(), f.code, refs.client_ids[v.client as usize].as_str(), month_of_day(v.local_day), f.detail.as_str())
+            (names.ext(v.ext), f.code, refs.client_ids[v.client as usize].as_str(), month_of_day(v.local_day), f.detail.as_str())
         })
         .collect();
     for chunk in rows.chunks(200) {
@@ -468,13 +515,27 @@ pub async fn write_local(
 mod tests {
     use super::*;
 
+    /// The tests name visits and staff by one letter and digit: "a" and "S1".
+    fn names() -> Names {
+        let mut n = Names::default();
+        for e in ["a", "b", "c", "d", "long", "x", "y", "z"] {
+            n.push_ext(e);
+        }
+        for s in ["S1", "S2", "S3", "S4"] {
+            n.staff(s);
+        }
+        n
+    }
+
     fn v(ext: &str, client: u32, staff: &str, start: i64, end: i64) -> FlagVisit {
+        let mut n = names();
+        let ext = (0..8).find(|&i| n.ext(i) == ext).unwrap_or(u32::MAX);
         FlagVisit {
-            external_id: ext.into(),
+            ext,
             client,
             service: 0,
             status: Status::Performed,
-            staff_ref: staff.into(),
+            staff: n.staff(staff),
             staff_count: 1,
             start,
             end,
@@ -496,7 +557,8 @@ mod tests {
     }
 
     fn codes(flags: &[Flag], visits: &[FlagVisit]) -> Vec<(String, &'static str, String)> {
-        let mut c: Vec<_> = flags.iter().map(|f| (visits[f.visit].external_id.clone(), f.code, f.detail.clone())).collect();
+        let n = names();
+        let mut c: Vec<_> = flags.iter().map(|f| (n.ext(visits[f.visit].ext).to_string(), f.code, f.detail.clone())).collect();
         c.sort();
         c
     }
@@ -504,7 +566,7 @@ mod tests {
     #[test]
     fn staff_in_two_homes_at_once() {
         let visits = vec![v("a", 0, "S1", 0, 3600), v("b", 1, "S1", 1800, 5400), v("c", 2, "S1", 5400, 6000), v("d", 1, "S2", 0, 600)];
-        let f = local_flags(&visits, &covered());
+        let f = local_flags(&visits, &covered(), &names());
         assert_eq!(
             codes(&f, &visits),
             [("a".into(), "staff_overlap", "b".into()), ("b".into(), "staff_overlap", "a".into())],
@@ -515,7 +577,7 @@ mod tests {
     #[test]
     fn the_same_staff_twice_at_one_client_is_a_client_overlap_only() {
         let visits = vec![v("a", 0, "S1", 0, 3600), v("b", 0, "S1", 600, 1200)];
-        let f = local_flags(&visits, &covered());
+        let f = local_flags(&visits, &covered(), &names());
         assert_eq!(codes(&f, &visits), [("a".into(), "client_overlap", "b".into()), ("b".into(), "client_overlap", "a".into())]);
     }
 
@@ -523,7 +585,7 @@ mod tests {
     fn contained_and_zero_length_visits() {
         let visits =
             vec![v("long", 0, "S1", 0, 36_000), v("x", 0, "S2", 100, 200), v("y", 0, "S3", 30_000, 30_100), v("z", 0, "S4", 500, 500)];
-        let f = local_flags(&visits, &covered());
+        let f = local_flags(&visits, &covered(), &names());
         assert_eq!(
             codes(&f, &visits),
             [
@@ -547,7 +609,7 @@ mod tests {
         let mut d = v("d", 3, "S1", 3000, 3600);
         d.status = Status::CancelledInTime;
         let visits = vec![a, b, c, d];
-        let f = local_flags(&visits, &ctx);
+        let f = local_flags(&visits, &ctx, &names());
         assert_eq!(
             codes(&f, &visits),
             [

@@ -20,6 +20,7 @@ use crate::db::Backend;
 use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 use utoipa::ToSchema;
 
 /// Rows per multi-row statement on SQLite and per COPY on PostgreSQL.
@@ -188,9 +189,16 @@ pub struct Importer {
     refs: std::sync::Arc<Refs>,
     approved: HashSet<String>,
     had_visits: bool,
-    /// External id -> accepted? (for duplicates in the input and for the flags).
-    seen: HashMap<String, bool>,
+    /// The texts of `own` (and of the rows waiting in `pending`).
+    names: flags::Names,
+    /// The rows of this import so far, by external id (`names`), for
+    /// duplicates in the input; `stored[i]` once row i is kept.
+    seen: hashbrown::HashTable<u32>,
+    hasher: std::collections::hash_map::RandomState,
+    stored: Vec<bool>,
     pending: Vec<Row>,
+    /// The external id number (`names`) of each pending row.
+    pending_ext: Vec<u32>,
     chunk: usize,
     rows: u64,
     new: u64,
@@ -337,8 +345,12 @@ impl Importer {
             refs: std::sync::Arc::new(refs),
             approved,
             had_visits: !existing.is_empty(),
-            seen: HashMap::new(),
+            names: flags::Names::default(),
+            seen: hashbrown::HashTable::new(),
+            hasher: Default::default(),
+            stored: Vec::new(),
             pending: Vec::with_capacity(chunk),
+            pending_ext: Vec::with_capacity(chunk),
             chunk,
             rows: 0,
             new: 0,
@@ -386,7 +398,9 @@ impl Importer {
                 }
             }
             Item::Row(row) => {
-                if self.seen.contains_key(&row.external_id) {
+                let hash = self.hasher.hash_one(row.external_id.as_str());
+                let names = &self.names;
+                if self.seen.find(hash, |&i| names.ext(i) == row.external_id).is_some() {
                     self.rejected_rows += 1;
                     let (line, ext) = (row.line, row.external_id);
                     self.reject(
@@ -398,8 +412,11 @@ impl Importer {
                     );
                     return;
                 }
-                self.seen.insert(row.external_id.clone(), false);
+                let i = self.names.push_ext(&row.external_id);
+                let (names, hasher) = (&self.names, &self.hasher);
+                self.seen.insert_unique(hash, i, |&j| hasher.hash_one(names.ext(j)));
                 self.pending.push(row);
+                self.pending_ext.push(i);
             }
         }
     }
@@ -419,6 +436,7 @@ impl Importer {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.pending);
+        let exts = std::mem::take(&mut self.pending_ext);
         let mut existing: HashMap<String, (i64, String)> = HashMap::new();
         if self.had_visits {
             for part in rows.chunks(1000) {
@@ -432,10 +450,10 @@ impl Importer {
                 existing.extend(found.into_iter().map(|(e, h, m)| (e, (h, m))));
             }
         }
-        let mut keep: Vec<(Row, Kind)> = Vec::with_capacity(rows.len());
+        let mut keep: Vec<(Row, Kind, u32)> = Vec::with_capacity(rows.len());
         // The month of the row before: most rows share it, so its text is made once.
         let mut last: Option<(i64, i64, String, bool)> = None;
-        for row in rows {
+        for (row, ext) in rows.into_iter().zip(exts) {
             let in_last = last.as_ref().is_some_and(|(from, to, _, _)| *from <= row.local_day && row.local_day <= *to);
             if !in_last {
                 let m = month_of_day(row.local_day);
@@ -471,9 +489,9 @@ impl Importer {
                 self.months.insert(month.clone());
                 *recorded = true;
             }
-            keep.push((row, kind));
+            keep.push((row, kind, ext));
         }
-        let writes: Vec<&Row> = keep.iter().filter(|(_, k)| *k != Kind::Unchanged).map(|(r, _)| r).collect();
+        let writes: Vec<&Row> = keep.iter().filter(|(_, k, _)| *k != Kind::Unchanged).map(|(r, _, _)| r).collect();
         match &mut self.conn {
             Conn::Sqlite(c) => {
                 for part in writes.chunks(SQLITE_CHUNK) {
@@ -558,7 +576,12 @@ impl Importer {
                 }
             }
         }
-        for (row, kind) in keep {
+        // Grown in steps of an eighth (realloc moves pages, not bytes),
+        // not doubled: at national scale this vector is the import's biggest.
+        if self.own.capacity() - self.own.len() < keep.len() {
+            self.own.reserve_exact(keep.len().max(self.own.len() / 8));
+        }
+        for (row, kind, ext) in keep {
             match kind {
                 Kind::New => self.new += 1,
                 Kind::Replaced => self.replaced += 1,
@@ -572,15 +595,17 @@ impl Importer {
                     e.1 += 1;
                 }
             }
-            if let Some(s) = self.seen.get_mut(&row.external_id) {
-                *s = true;
+            let i = ext as usize;
+            if self.stored.len() <= i {
+                self.stored.resize(i + 1, false);
             }
+            self.stored[i] = true;
             self.own.push(FlagVisit {
-                external_id: row.external_id,
+                ext,
                 client: row.client,
                 service: row.service,
                 status: row.status,
-                staff_ref: row.staff_ref,
+                staff: self.names.staff(&row.staff_ref),
                 staff_count: row.staff_count,
                 start: row.start,
                 end: row.end,
@@ -689,7 +714,9 @@ impl Importer {
                 )
                 .await?;
             for (ext, client, service, status, staff, count, start, end, day, minutes) in rows {
-                if self.seen.get(&ext) == Some(&true) {
+                let hash = self.hasher.hash_one(ext.as_str());
+                let names = &self.names;
+                if self.seen.find(hash, |&i| names.ext(i) == ext).is_some_and(|&i| self.stored.get(i as usize) == Some(&true)) {
                     continue;
                 }
                 let (Some(si), Some(st), Some(start), Some(end), Some(day)) = (
@@ -703,11 +730,11 @@ impl Importer {
                 };
                 let ci = std::sync::Arc::make_mut(&mut self.refs).intern_client(&client);
                 self.own.push(FlagVisit {
-                    external_id: ext,
+                    ext: self.names.push_ext(&ext),
                     client: ci,
                     service: si,
                     status: st,
-                    staff_ref: staff,
+                    staff: self.names.staff(&staff),
                     staff_count: count as u8,
                     start,
                     end,
@@ -721,12 +748,12 @@ impl Importer {
         let clients: BTreeSet<u32> = self.own.iter().map(|v| v.client).collect();
         let refs = std::sync::Arc::make_mut(&mut self.refs);
         let ctx = flags::load_context(&mut self.conn, refs, &self.opts.provider_id, &clients, &months).await?;
-        let local = flags::local_flags(&self.own, &ctx);
-        flags::write_local(&mut self.conn, &self.opts.provider_id, &months, &self.own, &local, refs).await?;
+        let local = flags::local_flags(&self.own, &ctx, &self.names);
+        flags::write_local(&mut self.conn, &self.opts.provider_id, &months, &self.own, &local, refs, &self.names).await?;
         let beyond = flags::beyond_granted(&mut self.conn, refs, &ctx, &self.opts.provider_id, &months, &self.own).await?;
         let mut flagged: HashSet<usize> = local.iter().map(|f| f.visit).filter(|&i| self.own[i].in_import).collect();
         for (i, v) in self.own.iter().enumerate() {
-            if v.in_import && beyond.contains(&v.external_id) {
+            if v.in_import && beyond.contains(self.names.ext(v.ext)) {
                 flagged.insert(i);
             }
         }
