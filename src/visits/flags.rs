@@ -564,6 +564,19 @@ mod tests {
     }
 
     #[test]
+    fn names_keep_each_text_once() {
+        let mut n = Names::default();
+        let (a, empty, b) = (n.push_ext("a-1"), n.push_ext(""), n.push_ext("ö-2"));
+        assert_eq!((n.ext(a), n.ext(empty), n.ext(b)), ("a-1", "", "ö-2"));
+        assert_eq!(n.ext(99), "", "an unknown number is no text, not a panic");
+        assert_eq!(n.staff(""), 0);
+        let s1 = n.staff("S1");
+        assert_ne!(s1, 0);
+        assert_eq!(n.staff("S1"), s1);
+        assert_ne!(n.staff("S2"), s1);
+    }
+
+    #[test]
     fn staff_in_two_homes_at_once() {
         let visits = vec![v("a", 0, "S1", 0, 3600), v("b", 1, "S1", 1800, 5400), v("c", 2, "S1", 5400, 6000), v("d", 1, "S2", 0, 600)];
         let f = local_flags(&visits, &covered(), &names());
