@@ -176,22 +176,18 @@ impl TestApp {
     /// Assigns a client to a provider directly in the database (the choice
     /// flow that normally creates assignments is tested on its own).
     pub async fn assign(&self, client_id: &str, provider_id: &str, start: &str, end: Option<&str>) {
-        sqlx::query("INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, created_at) VALUES ($1, $2, $3, 'personal_care', $4, $5, '2026-01-01T00:00:00Z')")
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(client_id)
-            .bind(provider_id)
-            .bind(start)
-            .bind(end)
-            .execute(&self.state.db.pool)
-            .await
-            .unwrap();
+        self.insert_assignment_row(client_id, provider_id, "personal_care", (start, end), "pending").await;
     }
 
     /// An acknowledged assignment of any service, inserted directly.
     pub async fn insert_assignment(&self, client: &str, provider: &str, service: &str, from: &str, to: Option<&str>) {
+        self.insert_assignment_row(client, provider, service, (from, to), "acknowledged").await;
+    }
+
+    async fn insert_assignment_row(&self, client: &str, provider: &str, service: &str, (from, to): (&str, Option<&str>), status: &str) {
         sqlx::query(
             "INSERT INTO assignments (id, client_id, provider_id, service_type, start_date, end_date, monthly_amount, created_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, '2026-01-01T00:00:00Z', 'acknowledged')",
+             VALUES ($1, $2, $3, $4, $5, $6, 0, '2026-01-01T00:00:00Z', $7)",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(client)
@@ -199,6 +195,7 @@ impl TestApp {
         .bind(service)
         .bind(from)
         .bind(to)
+        .bind(status)
         .execute(&self.state.db.pool)
         .await
         .unwrap();
