@@ -56,11 +56,46 @@ pub enum Cache {
     Large,
 }
 
+/// The SQLite connection of the last import (`Cache::Large`), kept for the
+/// next one. sqlx runs each SQLite connection on a thread of its own, and
+/// glibc gives each thread its own malloc arena and keeps what is freed
+/// there: a new connection per import left every earlier import's page
+/// cache resident (1.5 GiB over the 1 500 imports of the national
+/// benchmark, docs/performance.md). One connection, on one thread, reuses
+/// the same memory import after import. Imports that overlap open their
+/// own connection, as before; only one is kept.
+#[derive(Clone, Default)]
+pub struct Spare(std::sync::Arc<std::sync::Mutex<Option<SqliteConnection>>>);
+
+impl Spare {
+    fn take(&self) -> Option<SqliteConnection> {
+        self.0.lock().ok()?.take()
+    }
+
+    /// Keeps `c` unless one is kept already (then hands it back).
+    fn keep(&self, c: SqliteConnection) -> Result<(), SqliteConnection> {
+        match self.0.lock() {
+            Ok(mut slot) if slot.is_none() => {
+                *slot = Some(c);
+                Ok(())
+            }
+            _ => Err(c),
+        }
+    }
+}
+
 impl Conn {
-    /// Opens a connection of the pool's backend to the pool's database.
+    /// Opens a connection of the pool's backend to the pool's database
+    /// (for `Cache::Large` on SQLite: the kept one, if there is one).
     pub async fn open(db: &Db, cache: Cache) -> ApiResult<Conn> {
         let url = db.pool.connect_options().database_url.to_string();
         Ok(match db.backend {
+            Backend::Sqlite
+                if cache == Cache::Large
+                    && let Some(c) = db.spare.take() =>
+            {
+                Conn::Sqlite(c)
+            }
             Backend::Sqlite => {
                 let mut opts = SqliteConnectOptions::from_str(&url)
                     .map_err(anyhow::Error::from)?
@@ -163,6 +198,19 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// Ends the use of a connection opened with `Cache::Large` after its
+    /// transaction ended: on SQLite it is kept for the next import, its
+    /// page cache emptied (the memory stays with its thread, for reuse).
+    pub async fn release_large(self, db: &Db) {
+        let Conn::Sqlite(mut c) = self else { return self.close().await };
+        if sqlx::query("PRAGMA shrink_memory").execute(&mut c).await.is_err() {
+            return c.close().await.unwrap_or_default();
+        }
+        if let Err(c) = db.spare.keep(c) {
+            let _ = c.close().await;
+        }
     }
 
     pub async fn close(self) {

@@ -22,6 +22,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The SQLite import connection kept between imports (`crate::bulk`).
+    pub(crate) spare: crate::bulk::Spare,
 }
 
 pub type Row = AnyRow;
@@ -73,7 +75,7 @@ impl Db {
             }
             Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await?,
         };
-        let db = Db { pool, backend };
+        let db = Db { pool, backend, spare: Default::default() };
         db.migrate().await?;
         Ok(db)
     }

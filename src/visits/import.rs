@@ -182,6 +182,7 @@ pub fn check(lt: &mut LocalTime, refs: &Refs, line: u64, raw: &RawVisit<'_>) -> 
 
 pub struct Importer {
     conn: Conn,
+    db: crate::db::Db,
     opts: Options,
     import_id: String,
     now: String,
@@ -338,6 +339,7 @@ impl Importer {
         };
         Ok(Importer {
             conn,
+            db: state.db.clone(),
             opts: Options { provider_id, ..opts },
             import_id: uuid::Uuid::now_v7().to_string(),
             now: stamp(state.clock.now()),
@@ -678,7 +680,7 @@ impl Importer {
         let commit = std::time::Instant::now();
         self.conn.commit().await?;
         tracing::info!(import = %report.import_id, commit_ms = commit.elapsed().as_millis() as u64, "visits import committed");
-        self.conn.close().await;
+        self.conn.release_large(&self.db).await;
         Ok(report)
     }
 
