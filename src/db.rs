@@ -30,6 +30,12 @@ pub type Row = AnyRow;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The key `visits` is stored by on SQLite (see `Db::cluster_visits`).
+const VISITS_KEY: &str = "PRIMARY KEY (provider_id, external_id),";
+const VISITS_CLUSTERED_KEY: &str = "PRIMARY KEY (month, client_id, provider_id, external_id),\n    UNIQUE (provider_id, external_id),";
+/// Made redundant by the clustered key, so not rebuilt on SQLite.
+const VISITS_MONTH_INDEX: &str = "settlement_visits_month";
+
 impl Db {
     /// The SQLite file `valfri.sqlite` in `dir`, created if missing.
     pub async fn open_dir(dir: &Path) -> anyhow::Result<Db> {
@@ -82,7 +88,67 @@ impl Db {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         MIGRATOR.run(&self.pool).await.context("running migrations")?;
+        if self.backend == Backend::Sqlite {
+            self.cluster_visits().await.context("clustering the visits table")?;
+        }
         self.install_append_only_guards().await
+    }
+
+    /// SQLite only, once (migration 0007 says why): rebuilds `visits` as a
+    /// WITHOUT ROWID table keyed by (month, client, provider, external id),
+    /// so the settlement reads a month in one sequential range instead of
+    /// fetching each row through an index from all over the file (measured
+    /// in docs/performance.md). The table is rebuilt from its own stored
+    /// definition, so it keeps every column and constraint the migrations
+    /// gave it; (provider, external id) stays a unique key, which the visit
+    /// flags' foreign key and the import's upsert name, and every index is
+    /// rebuilt but the (month, client) one the new key replaces.
+    async fn cluster_visits(&self) -> anyhow::Result<()> {
+        let sql: Option<String> =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'visits'").fetch_optional(&self.pool).await?;
+        let Some(sql) = sql.filter(|s| !s.contains("WITHOUT ROWID")) else {
+            return Ok(());
+        };
+        // The stored text is `CREATE TABLE visits (…)`, the name quoted if
+        // the table was ever renamed.
+        let body = sql.split_once('(').map(|(_, body)| body).filter(|_| sql.matches(VISITS_KEY).count() == 1);
+        let Some(body) = body else {
+            anyhow::bail!("the visits table's definition is not the migrations' one: {sql}");
+        };
+        let create = format!(
+            "CREATE TABLE visits_clustered ({}) WITHOUT ROWID",
+            body.replace(VISITS_KEY, VISITS_CLUSTERED_KEY).trim_end().trim_end_matches(')')
+        );
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'visits' AND sql IS NOT NULL AND name <> $1",
+        )
+        .bind(VISITS_MONTH_INDEX)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        // The 12-step table change of SQLite's ALTER TABLE documentation:
+        // foreign keys off (outside the transaction), copy, swap, check.
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+        let rebuilt = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            tx.execute(create.as_str()).await?;
+            tx.execute("INSERT INTO visits_clustered SELECT * FROM visits").await?;
+            tx.execute("DROP TABLE visits").await?;
+            tx.execute("ALTER TABLE visits_clustered RENAME TO visits").await?;
+            for index in &indexes {
+                tx.execute(index.as_str()).await?;
+            }
+            let broken: Option<String> =
+                sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1").fetch_optional(&mut *tx).await?;
+            if let Some(table) = broken {
+                anyhow::bail!("foreign key check failed in {table}");
+            }
+            tx.commit().await?;
+            anyhow::Ok(())
+        }
+        .await;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        rebuilt
     }
 
     /// The audit log must not change once written, even by a bug in our own

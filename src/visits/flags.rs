@@ -341,7 +341,6 @@ pub async fn beyond_granted(
     let services = refs.services.clone();
     for m in months {
         let Some((first, last)) = month_bounds(m) else { continue };
-        let (first_s, last_s) = (date(first), date(last));
         // Own paid minutes per (client, group).
         let mut own_minutes: HashMap<(u32, &str), i64> = HashMap::new();
         let mut clients: BTreeSet<u32> = BTreeSet::new();
@@ -362,11 +361,11 @@ pub async fn beyond_granted(
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT client_id, service_type, CAST(SUM(minutes) AS BIGINT), CAST(SUM(CASE WHEN staff_count = 2 THEN minutes ELSE 0 END) AS BIGINT) FROM visits \
-                 WHERE local_date >= $1 AND local_date <= $2 AND provider_id <> $3 AND client_id IN ({}) \
+                 WHERE month = $1 AND provider_id <> $2 AND client_id IN ({}) \
                  AND status IN ('performed', 'cancelled_late') GROUP BY client_id, service_type",
-                placeholders(4, chunk.len())
+                placeholders(3, chunk.len())
             );
-            let mut binds = vec![B::S(&first_s), B::S(&last_s), B::S(provider_id)];
+            let mut binds = vec![B::S(m), B::S(provider_id)];
             binds.extend(chunk.iter().map(|c| B::S(c)));
             let rows: Vec<(String, String, i64, i64)> = conn.fetch(&sql, &binds).await?;
             for (c, s, minutes, doubled) in rows {
@@ -410,8 +409,8 @@ pub async fn beyond_granted(
             let rows: Vec<DetailRow> = conn
                 .fetch(
                     "SELECT provider_id, external_id, service_type, status, staff_count, start_at, minutes, local_date FROM visits \
-                     WHERE client_id = $1 AND local_date >= $2 AND local_date <= $3 AND status IN ('performed', 'cancelled_late')",
-                    &[B::S(&cid), B::S(&first_s), B::S(&last_s)],
+                     WHERE month = $1 AND client_id = $2 AND status IN ('performed', 'cancelled_late')",
+                    &[B::S(m), B::S(&cid)],
                 )
                 .await?;
             let mut by_group: HashMap<&str, Vec<(i64, &str, &str, i64)>> = HashMap::new();

@@ -146,6 +146,68 @@ async fn a_batch_keeps_the_good_rows_and_a_reimport_changes_nothing() {
     assert_eq!(one["month"], "2026-03");
 }
 
+/// SQLite keeps `visits` clustered by (month, client) (src/db.rs,
+/// `cluster_visits`); a database whose table predates that is rebuilt on
+/// start with every visit and flag kept.
+#[tokio::test]
+async fn visits_stored_before_the_clustered_layout_are_kept() {
+    let w = world().await;
+    let rows = vec![
+        v("two-1", PNR_A, "2026-03-02", "08:00", "09:00", "S1"),
+        v("two-2", PNR_B, "2026-03-02", "08:30", "09:15", "S1"),
+        v("a3", PNR_A, "2026-03-03", "08:00", "08:30", "S2"),
+    ];
+    assert_eq!(counts(&w.batch(&w.prov_a, rows.clone()).await), (3, 0, 0, 0));
+    let flags = w.flags(&w.prov_a, "2026-03").await;
+    assert_eq!(flags.len(), 2, "{flags:?}");
+    let (_, page) = w.app.get("/api/v1/visits?month=2026-03", &w.prov_a).await;
+    if backend() != "sqlite" {
+        return;
+    }
+    let db = &w.app.state.db;
+    let layout = || async {
+        let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'visits'").fetch_one(&db.pool).await.unwrap();
+        sql.contains("WITHOUT ROWID")
+    };
+    assert!(layout().await, "a new database is clustered from the start");
+    let indexes = || async {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'visits' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        names
+    };
+    assert_eq!(indexes().await, ["visits_provider_date"]);
+    // Back to the rowid table migrations 0005-0007 create, with its indexes.
+    let migration = include_str!("../../migrations/0005_visits.sql");
+    let start = migration.find("CREATE TABLE visits (").unwrap();
+    let end = start + migration[start..].find("\n);").unwrap() + 3;
+    let rowid_table = migration[start..end].replace("CREATE TABLE visits (", "CREATE TABLE visits_rowid (");
+    let mut conn = db.pool.acquire().await.unwrap();
+    for sql in [
+        "PRAGMA foreign_keys = OFF",
+        &rowid_table,
+        "INSERT INTO visits_rowid SELECT * FROM visits",
+        "DROP TABLE visits",
+        "ALTER TABLE visits_rowid RENAME TO visits",
+        "CREATE INDEX visits_provider_date ON visits (provider_id, local_date)",
+        "CREATE INDEX settlement_visits_month ON visits (month, client_id)",
+        "PRAGMA foreign_keys = ON",
+    ] {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    assert!(!layout().await);
+    db.migrate().await.unwrap();
+    assert!(layout().await);
+    assert_eq!(indexes().await, ["visits_provider_date"], "the (month, client) index is the key now");
+    assert_eq!(w.flags(&w.prov_a, "2026-03").await, flags);
+    assert_eq!(w.app.get("/api/v1/visits?month=2026-03", &w.prov_a).await.1, page);
+    assert_eq!(counts(&w.batch(&w.prov_a, rows).await), (0, 0, 3, 0), "the re-import finds every row");
+}
+
 #[tokio::test]
 async fn a_csv_file_reports_every_bad_row_by_line_column_and_reason() {
     let w = world().await;
