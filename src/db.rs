@@ -110,15 +110,12 @@ impl Db {
             return Ok(());
         };
         // The stored text is `CREATE TABLE visits (…)`, the name quoted if
-        // the table was ever renamed.
-        let body = sql.split_once('(').map(|(_, body)| body).filter(|_| sql.matches(VISITS_KEY).count() == 1);
-        let Some(body) = body else {
+        // the table was ever renamed: keep what is between the parentheses.
+        let body = sql.split_once('(').and_then(|(_, rest)| rest.trim_end().strip_suffix(')'));
+        let Some(body) = body.filter(|b| b.matches(VISITS_KEY).count() == 1) else {
             anyhow::bail!("the visits table's definition is not the migrations' one: {sql}");
         };
-        let create = format!(
-            "CREATE TABLE visits_clustered ({}) WITHOUT ROWID",
-            body.replace(VISITS_KEY, VISITS_CLUSTERED_KEY).trim_end().trim_end_matches(')')
-        );
+        let create = format!("CREATE TABLE visits_clustered ({}) WITHOUT ROWID", body.replace(VISITS_KEY, VISITS_CLUSTERED_KEY));
         let indexes: Vec<String> = sqlx::query_scalar(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'visits' AND sql IS NOT NULL AND name <> $1",
         )
