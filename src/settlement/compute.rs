@@ -1,11 +1,15 @@
 //! Runs the compensation engine over a month read from the database.
 //!
 //! The month's context (providers, clients, rates, decisions, assignments)
-//! is loaded with one query per table. The visits are read with one query
-//! that returns one row per client, its visits packed into one text by the
-//! database (`string_agg`, which SQLite and PostgreSQL both have): a row per
-//! client instead of a row per visit is what makes reading millions of
-//! visits cheap through the portable driver.
+//! is loaded with one query per table, and the visits after it, in one
+//! read transaction on a native connection (`crate::bulk`). How the visits
+//! are read is the one backend-specific part, for speed:
+//! - SQLite: one row per visit, in client order straight from the table's
+//!   clustered key, stepped on sqlx's own handle (`bulk::on_sqlite_handle`)
+//!   with no copy of any value.
+//! - PostgreSQL: one row per client, its visits packed into one text by the
+//!   server (`string_agg`), so millions of visits cross the wire as tens of
+//!   thousands of rows.
 //!
 //! Clients are settled in chunks of whole clients on a blocking thread while
 //! the next chunk is read: each chunk gets its own small engine (the month's
@@ -22,6 +26,7 @@
 //! that order within the chunk, so flags can be named by external id at once.
 
 use super::loader::{self, MonthData};
+use crate::bulk::{Cache, Conn};
 use crate::error::{ApiError, ApiResult};
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -142,46 +147,75 @@ struct ClientVisits {
     external_ids: Vec<String>,
 }
 
+/// One stored visit's fields, as text from either read.
+struct Fields<'a> {
+    provider: &'a str,
+    service: &'a str,
+    status: &'a str,
+    start: &'a str,
+    end: &'a str,
+    double_staffed: bool,
+    /// 0 when not stored (one unit).
+    quantity: u32,
+    cancelled: Option<&'a str>,
+}
+
+/// Lookups from stored text ids to engine indices.
+struct Ids<'a> {
+    providers: &'a [String],
+    services: &'a [String],
+}
+
+impl Ids<'_> {
+    /// The engine's visit and its provider index; `None` for a status the
+    /// engine does not know (never paid; the table's CHECK allows none).
+    fn visit(&self, client: u32, f: &Fields<'_>) -> ApiResult<Option<Visit>> {
+        let provider = loader::index_of(self.providers, f.provider).ok_or_else(|| bad("provider", f.provider))?;
+        let service = loader::index_of(self.services, f.service).ok_or_else(|| bad("service type", f.service))?;
+        let Some(status) = status_of(f.status) else { return Ok(None) };
+        let start = unix_seconds(f.start).ok_or_else(|| bad("start", f.start))?;
+        let end = unix_seconds(f.end).ok_or_else(|| bad("end", f.end))?;
+        let cancelled_at = f.cancelled.map(|c| unix_seconds(c).ok_or_else(|| bad("cancelled_at", c))).transpose()?;
+        Ok(Some(Visit {
+            client,
+            start,
+            provider,
+            external_id: 0,
+            service,
+            end,
+            status,
+            double_staffed: f.double_staffed,
+            cancelled_at,
+            quantity: NonZeroU32::new(f.quantity),
+        }))
+    }
+}
+
 /// Parses a client's packed visits (see `visits_sql`).
-fn unpack(client: u32, packed: &str, provider_ids: &[String], service_codes: &[String]) -> ApiResult<ClientVisits> {
+fn unpack(client: u32, packed: &str, ids: &Ids<'_>) -> ApiResult<ClientVisits> {
     let mut rows: Vec<(u32, &str, Visit)> = Vec::new();
     for rec in packed.split(RS) {
         let mut f = rec.splitn(9, FS);
         let mut next = |what: &str| f.next().ok_or_else(|| bad(what, rec));
-        let provider_id = next("provider")?;
-        let provider = loader::index_of(provider_ids, provider_id).ok_or_else(|| bad("provider", provider_id))?;
-        let service_code = next("service type")?;
-        let service = loader::index_of(service_codes, service_code).ok_or_else(|| bad("service type", service_code))?;
-        let status_text = next("status")?;
-        let start_text = next("start")?;
-        let end_text = next("end")?;
+        let (provider, service, status, start, end) =
+            (next("provider")?, next("service type")?, next("status")?, next("start")?, next("end")?);
         let staff = next("staff count")?;
         let quantity = next("quantity")?;
         let cancelled = next("cancellation time")?;
         let external_id = next("external id")?;
-        // An unknown status is never paid (the table's CHECK allows none).
-        let Some(status) = status_of(status_text) else { continue };
-        let start = unix_seconds(start_text).ok_or_else(|| bad("start", start_text))?;
-        let end = unix_seconds(end_text).ok_or_else(|| bad("end", end_text))?;
-        let cancelled_at =
-            if cancelled.is_empty() { None } else { Some(unix_seconds(cancelled).ok_or_else(|| bad("cancelled_at", cancelled))?) };
-        let quantity: u32 = quantity.parse().map_err(|_| bad("quantity", quantity))?;
-        rows.push((
+        let fields = Fields {
             provider,
-            external_id,
-            Visit {
-                client,
-                start,
-                provider,
-                external_id: 0,
-                service,
-                end,
-                status,
-                double_staffed: staff.trim() == "2",
-                cancelled_at,
-                quantity: NonZeroU32::new(quantity),
-            },
-        ));
+            service,
+            status,
+            start,
+            end,
+            double_staffed: staff.trim() == "2",
+            quantity: quantity.parse().map_err(|_| bad("quantity", quantity))?,
+            cancelled: Some(cancelled).filter(|c| !c.is_empty()),
+        };
+        if let Some(v) = ids.visit(client, &fields)? {
+            rows.push((v.provider, external_id, v));
+        }
     }
     rows.sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
     let mut out = ClientVisits { client, visits: Vec::with_capacity(rows.len()), external_ids: Vec::with_capacity(rows.len()) };
@@ -190,6 +224,96 @@ fn unpack(client: u32, packed: &str, provider_ids: &[String], service_codes: &[S
         out.external_ids.push(ext.to_string());
     }
     Ok(out)
+}
+
+/// The month's visits on SQLite, one row per visit, in the order the
+/// engine numbers them: by client, then provider and external id (the
+/// ids' byte order, SQLite's default collation). The table is stored in
+/// this order (migration 0007), so this is one range of it and no sort.
+const SQLITE_VISITS: &str = "SELECT client_id, provider_id, service_type, status, start_at, end_at, staff_count, quantity, \
+     cancelled_at, external_id FROM visits WHERE month = ?1 ORDER BY client_id, provider_id, external_id";
+
+fn text(v: rusqlite::types::ValueRef<'_>) -> ApiResult<&str> {
+    v.as_str().map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// Reads the month on SQLite's own handle (`bulk::on_sqlite_handle`) and
+/// hands whole clients to `out` in chunks; returns the visits read.
+fn read_sqlite(
+    c: &rusqlite::Connection,
+    month: &str,
+    clients: &[String],
+    ids: &Ids<'_>,
+    out: &tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
+) -> ApiResult<u64> {
+    let sqlite = |e: rusqlite::Error| ApiError::Internal(e.into());
+    let mut stmt = c.prepare(SQLITE_VISITS).map_err(sqlite)?;
+    let mut rows = stmt.query([month]).map_err(sqlite)?;
+    let mut chunks = Chunker::default();
+    let mut current: Option<ClientVisits> = None;
+    let mut read = 0u64;
+    while let Some(r) = rows.next().map_err(sqlite)? {
+        let client_id = text(r.get_ref(0).map_err(sqlite)?)?;
+        if current.as_ref().is_none_or(|cv| clients[cv.client as usize] != client_id) {
+            let client = loader::index_of(clients, client_id).ok_or_else(|| bad("client", client_id))?;
+            if let Some(full) =
+                current.replace(ClientVisits { client, visits: vec![], external_ids: vec![] }).and_then(|cv| chunks.push(cv))
+            {
+                if out.blocking_send(full).is_err() {
+                    // The settling thread stopped on an error; it is reported there.
+                    return Ok(read);
+                }
+            }
+        }
+        let Some(cv) = current.as_mut() else { continue };
+        let quantity = r.get_ref(7).map_err(sqlite)?.as_i64_or_null().map_err(|e| ApiError::Internal(e.into()))?.unwrap_or(0);
+        let fields = Fields {
+            provider: text(r.get_ref(1).map_err(sqlite)?)?,
+            service: text(r.get_ref(2).map_err(sqlite)?)?,
+            status: text(r.get_ref(3).map_err(sqlite)?)?,
+            start: text(r.get_ref(4).map_err(sqlite)?)?,
+            end: text(r.get_ref(5).map_err(sqlite)?)?,
+            double_staffed: r.get_ref(6).map_err(sqlite)?.as_i64().map_err(|e| ApiError::Internal(e.into()))? == 2,
+            quantity: u32::try_from(quantity).map_err(|_| bad("quantity", &quantity.to_string()))?,
+            cancelled: r.get_ref(8).map_err(sqlite)?.as_str_or_null().map_err(|e| ApiError::Internal(e.into()))?,
+        };
+        if let Some(v) = ids.visit(cv.client, &fields)? {
+            cv.visits.push(v);
+            cv.external_ids.push(text(r.get_ref(9).map_err(sqlite)?)?.to_string());
+            read += 1;
+        }
+    }
+    for full in current.and_then(|cv| chunks.push(cv)).into_iter().chain(chunks.rest()) {
+        if out.blocking_send(full).is_err() {
+            break;
+        }
+    }
+    Ok(read)
+}
+
+/// Gathers whole clients into chunks for the settling thread.
+#[derive(Default)]
+struct Chunker {
+    chunk: Vec<ClientVisits>,
+    visits: usize,
+}
+
+impl Chunker {
+    /// Adds a client; returns the chunk when it is full.
+    fn push(&mut self, cv: ClientVisits) -> Option<Vec<ClientVisits>> {
+        self.visits += cv.visits.len();
+        self.chunk.push(cv);
+        if self.visits >= CHUNK_VISITS || self.chunk.len() >= CHUNK_CLIENTS {
+            self.visits = 0;
+            return Some(std::mem::take(&mut self.chunk));
+        }
+        None
+    }
+
+    /// What is left at the end.
+    fn rest(self) -> Option<Vec<ClientVisits>> {
+        Some(self.chunk).filter(|c| !c.is_empty())
+    }
 }
 
 fn engine_error(e: InputError) -> ApiError {
@@ -285,32 +409,56 @@ impl Shared {
 const CHUNK_VISITS: usize = 65_536;
 const CHUNK_CLIENTS: usize = 4_096;
 
-/// Loads and settles `month`. Reads in one transaction so every table is seen
-/// at the same moment (PostgreSQL: repeatable read; SQLite: the WAL snapshot).
+/// Reads the month on PostgreSQL, each client's visits packed in one row
+/// (`visits_sql`), and hands whole clients to `out` in chunks; returns the
+/// visits read.
+async fn read_packed(
+    c: &mut sqlx::PgConnection,
+    month: Month,
+    clients: &[String],
+    ids: &Ids<'_>,
+    out: tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
+) -> ApiResult<u64> {
+    let sql = visits_sql();
+    let mut rows = sqlx::query(&sql).bind(month.to_string()).fetch(&mut *c);
+    let mut chunks = Chunker::default();
+    let mut read = 0u64;
+    while let Some(row) = rows.try_next().await? {
+        let client_id: &str = row.try_get("client_id")?;
+        let packed: &str = row.try_get("packed")?;
+        let client = loader::index_of(clients, client_id).ok_or_else(|| bad("client", client_id))?;
+        let cv = unpack(client, packed, ids)?;
+        read += cv.visits.len() as u64;
+        if let Some(full) = chunks.push(cv) {
+            if out.send(full).await.is_err() {
+                // The settling thread stopped on an error; it is reported there.
+                return Ok(read);
+            }
+        }
+    }
+    if let Some(rest) = chunks.rest() {
+        let _ = out.send(rest).await;
+    }
+    Ok(read)
+}
+
+/// Loads and settles `month`. Reads in one transaction on a connection of
+/// its own, so every table is seen at the same moment (PostgreSQL:
+/// repeatable read; SQLite: the WAL snapshot) and writers go on meanwhile.
 pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     let started = Instant::now();
-    let sqlite = db.backend == crate::db::Backend::Sqlite;
-    let mut conn = db.pool.acquire().await?;
-    if sqlite {
-        // The month's visits are read by client through an index, so rows
-        // come from all over the table: a page cache big enough to keep them
-        // saves re-reading each page from the OS (measured: ~30 % of the read).
-        sqlx::query("PRAGMA cache_size = -262144").execute(&mut *conn).await?;
-    }
-    let result = compute_on(&mut conn, db.backend, month, started).await;
-    if sqlite {
-        // Hand the pooled connection back with its usual, small cache.
-        sqlx::query("PRAGMA cache_size = -2000").execute(&mut *conn).await?;
+    let _prefetch = crate::bulk::prefetch_sqlite_file(db);
+    let mut conn = Conn::open(db, Cache::Default).await?;
+    conn.begin_read().await?;
+    let result = compute_on(conn, month, started).await;
+    if let Err(e) = &result {
+        tracing::debug!(error = ?e, "settlement read failed");
     }
     result
 }
 
-async fn compute_on(conn: &mut sqlx::AnyConnection, backend: crate::db::Backend, month: Month, started: Instant) -> ApiResult<Computed> {
-    let mut tx = sqlx::Connection::begin(conn).await?;
-    if backend == crate::db::Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-    }
-    let mut data = loader::load(&mut tx, month).await?;
+async fn compute_on(mut conn: Conn, month: Month, started: Instant) -> ApiResult<Computed> {
+    let mut data = loader::load(&mut conn, month).await?;
     let n_clients = data.clients.len();
     let n_providers = data.providers.len();
     let n_profiles = data.profiles.len();
@@ -375,41 +523,34 @@ async fn compute_on(conn: &mut sqlx::AnyConnection, backend: crate::db::Backend,
         Ok((shared, totals))
     });
 
-    let mut visits_read: u64 = 0;
-    let sql = visits_sql();
-    let read = async {
-        let mut rows = sqlx::query(&sql).bind(month.to_string()).fetch(&mut *tx);
-        let mut chunk: Vec<ClientVisits> = Vec::new();
-        let mut chunk_visits = 0usize;
-        while let Some(row) = rows.try_next().await? {
-            let client_id: String = row.try_get("client_id").map_err(|e| ApiError::Internal(e.into()))?;
-            let packed: String = row.try_get("packed").map_err(|e| ApiError::Internal(e.into()))?;
-            let client = loader::index_of(&data.clients, &client_id).ok_or_else(|| bad("client", &client_id))?;
-            let cv = unpack(client, &packed, &provider_ids, &service_codes)?;
-            visits_read += cv.visits.len() as u64;
-            chunk_visits += cv.visits.len();
-            chunk.push(cv);
-            if chunk_visits >= CHUNK_VISITS || chunk.len() >= CHUNK_CLIENTS {
-                chunk_visits = 0;
-                if send.send(std::mem::take(&mut chunk)).await.is_err() {
-                    // The worker stopped on an error; it is reported below.
-                    return Ok(());
-                }
-            }
+    let (read_result, conn) = match conn {
+        Conn::Sqlite(c) => {
+            let clients = std::mem::take(&mut data.clients);
+            let month_text = month.to_string();
+            let (c, (read, clients)) = crate::bulk::on_sqlite_handle(c, move |h| {
+                let ids = Ids { providers: &provider_ids, services: &service_codes };
+                let read = read_sqlite(h, &month_text, &clients, &ids, &send);
+                drop(send);
+                (read, clients)
+            })
+            .await?;
+            data.clients = clients;
+            (read, Conn::Sqlite(c))
         }
-        if !chunk.is_empty() {
-            let _ = send.send(chunk).await;
+        Conn::Pg(mut c) => {
+            let ids = Ids { providers: &provider_ids, services: &service_codes };
+            let read = read_packed(&mut c, month, &data.clients, &ids, send).await;
+            (read, Conn::Pg(c))
         }
-        Ok::<(), ApiError>(())
     };
-    let read_result = read.await;
-    drop(send);
     let visits_done = Instant::now();
     let visits_ms = (visits_done - started).as_millis() as u64 - context_ms;
     let joined = worker.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("settling thread: {e}")))?;
-    read_result?;
+    let visits_read = read_result?;
     let (shared, totals) = joined.map_err(engine_error)?;
-    tx.commit().await?;
+    let mut conn = conn;
+    conn.commit().await?;
+    conn.close().await;
 
     let Totals { lines, flags, by_profile } = totals;
     let mut providers = Vec::with_capacity(n_providers);
@@ -490,7 +631,8 @@ mod tests {
         };
         let packed =
             [rec("pb", "a", "0", ""), rec("pa", "z,;x", "3", "2026-03-09T08:00:00Z"), rec("pa", "b", "0", "")].join(&RS.to_string());
-        let cv = unpack(7, &packed, &providers, &services).unwrap();
+        let ids = Ids { providers: &providers, services: &services };
+        let cv = unpack(7, &packed, &ids).unwrap();
         assert_eq!(cv.external_ids, vec!["b", "z,;x", "a"]);
         assert_eq!(cv.visits[0].provider, 0);
         assert_eq!(cv.visits[2].provider, 1);
@@ -499,6 +641,6 @@ mod tests {
         assert_eq!(cv.visits[0].quantity, None);
         assert!(cv.visits[1].cancelled_at.is_some());
         assert_eq!(cv.visits[0].service, 1);
-        assert!(unpack(7, "garbage", &providers, &services).is_err());
+        assert!(unpack(7, "garbage", &ids).is_err());
     }
 }

@@ -5,9 +5,9 @@
 //!
 //! Visits are not loaded here: `compute` streams them client by client.
 
+use crate::bulk::{Conn, B};
 use crate::error::{ApiError, ApiResult};
 use jiff::civil::Date;
-use sqlx::{AnyConnection, Row};
 use valfri_core::calendar::Country;
 use valfri_core::compensation::{Assignment, Basis, Class, Decision, Rate, ServiceSettings, Settings};
 use valfri_core::{Money, Month};
@@ -63,18 +63,6 @@ pub struct MonthData {
     pub rates: Vec<Rate>,
     pub decisions: Vec<Decision>,
     pub assignments: Vec<Assignment>,
-}
-
-fn text(r: &crate::db::Row, c: &str) -> ApiResult<String> {
-    Ok(r.try_get::<String, _>(c).map_err(anyhow::Error::from)?)
-}
-
-fn opt_text(r: &crate::db::Row, c: &str) -> ApiResult<Option<String>> {
-    Ok(r.try_get::<Option<String>, _>(c).map_err(anyhow::Error::from)?)
-}
-
-fn int(r: &crate::db::Row, c: &str) -> ApiResult<i64> {
-    Ok(r.try_get::<i64, _>(c).map_err(anyhow::Error::from)?)
 }
 
 pub fn parse_date(s: &str) -> ApiResult<Date> {
@@ -154,53 +142,41 @@ pub fn engine_settings(
     Ok(s)
 }
 
-pub async fn load(c: &mut AnyConnection, month: Month) -> ApiResult<MonthData> {
+pub async fn load(c: &mut Conn, month: Month) -> ApiResult<MonthData> {
     let first = month.first_day().to_string();
     let last = month.last_day().to_string();
 
-    let m = sqlx::query("SELECT country, name, time_zone FROM municipality WHERE id = 'this'")
-        .fetch_optional(&mut *c)
+    let (country, municipality_name, time_zone) = c
+        .fetch::<(String, String, String)>("SELECT country, name, time_zone FROM municipality WHERE id = 'this'", &[])
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::rule("no_setup", "the municipality is not set up yet"))?;
-    let country = match text(&m, "country")?.as_str() {
+    let country = match country.as_str() {
         "no" => Country::Norway,
         _ => Country::Sweden,
     };
-    let time_zone = text(&m, "time_zone")?;
-    let municipality_name = text(&m, "name")?;
 
-    let mut providers: Vec<ProviderRow> = sqlx::query("SELECT id, name, org_nr, vat_compensation FROM providers")
-        .fetch_all(&mut *c)
+    let mut providers: Vec<ProviderRow> = c
+        .fetch::<(String, String, String, i64)>("SELECT id, name, org_nr, vat_compensation FROM providers", &[])
         .await?
-        .iter()
-        .map(|r| {
-            Ok(ProviderRow {
-                id: text(r, "id")?,
-                name: text(r, "name")?,
-                org_nr: text(r, "org_nr")?,
-                vat_entitled: int(r, "vat_compensation")? != 0,
-            })
-        })
-        .collect::<ApiResult<_>>()?;
+        .into_iter()
+        .map(|(id, name, org_nr, vat)| ProviderRow { id, name, org_nr, vat_entitled: vat != 0 })
+        .collect();
     providers.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let mut zones: Vec<String> =
-        sqlx::query("SELECT code FROM zones").fetch_all(&mut *c).await?.iter().map(|r| text(r, "code")).collect::<ApiResult<_>>()?;
+    let mut zones: Vec<String> = c.fetch::<(String,)>("SELECT code FROM zones", &[]).await?.into_iter().map(|(z,)| z).collect();
     zones.sort();
 
-    let mut services: Vec<ServiceRow> = sqlx::query("SELECT code, name_sv, name_en, service_group, unit, basis FROM service_types")
-        .fetch_all(&mut *c)
+    let mut services: Vec<ServiceRow> = c
+        .fetch::<(String, String, String, String, String, String)>(
+            "SELECT code, name_sv, name_en, service_group, unit, basis FROM service_types",
+            &[],
+        )
         .await?
-        .iter()
-        .map(|r| {
-            Ok(ServiceRow {
-                code: text(r, "code")?,
-                name_sv: text(r, "name_sv")?,
-                name_en: text(r, "name_en")?,
-                group: text(r, "service_group")?,
-                unit: text(r, "unit")?,
-                basis: basis_of(&text(r, "basis")?)?,
-            })
+        .into_iter()
+        .map(|(code, name_sv, name_en, group, unit, basis)| {
+            Ok(ServiceRow { code, name_sv, name_en, group, unit, basis: basis_of(&basis)? })
         })
         .collect::<ApiResult<_>>()?;
     services.sort_by(|a, b| a.code.cmp(&b.code));
@@ -214,28 +190,20 @@ pub async fn load(c: &mut AnyConnection, month: Month) -> ApiResult<MonthData> {
         .collect();
 
     // Conditions: per choice system, the version for the month.
-    let system_of: Vec<(String, String)> = sqlx::query("SELECT choice_system_id, service_type FROM choice_system_services")
-        .fetch_all(&mut *c)
-        .await?
-        .iter()
-        .map(|r| Ok((text(r, "service_type")?, text(r, "choice_system_id")?)))
-        .collect::<ApiResult<_>>()?;
-    let version_rows = sqlx::query(
-        "SELECT choice_system_id, valid_from, tolerance_permille, late_cancel_hours, late_cancel_factor_permille, \
-         vat_compensation_basis_points FROM choice_system_versions ORDER BY choice_system_id, valid_from",
-    )
-    .fetch_all(&mut *c)
-    .await?;
+    let system_of: Vec<(String, String)> =
+        c.fetch::<(String, String)>("SELECT service_type, choice_system_id FROM choice_system_services", &[]).await?;
+    let version_rows: Vec<(String, String, i64, i64, i64, i64)> = c
+        .fetch(
+            "SELECT choice_system_id, valid_from, tolerance_permille, late_cancel_hours, late_cancel_factor_permille, \
+             vat_compensation_basis_points FROM choice_system_versions ORDER BY choice_system_id, valid_from",
+            &[],
+        )
+        .await?;
     let mut versions: std::collections::BTreeMap<String, Vec<CondVersion>> = Default::default();
-    for r in &version_rows {
-        versions.entry(text(r, "choice_system_id")?).or_default().push((
-            text(r, "valid_from")?,
-            int(r, "tolerance_permille")?,
-            int(r, "late_cancel_hours")?,
-            int(r, "late_cancel_factor_permille")?,
-            int(r, "vat_compensation_basis_points")?,
-        ));
+    for (system, valid_from, tolerance, hours, factor, vat) in version_rows {
+        versions.entry(system).or_default().push((valid_from, tolerance, hours, factor, vat));
     }
+
     let mut profiles: Vec<Profile> = Vec::new();
     let mut service_profile = Vec::with_capacity(services.len());
     for s in &services {
@@ -266,78 +234,70 @@ pub async fn load(c: &mut AnyConnection, month: Month) -> ApiResult<MonthData> {
 
     // All rate versions: visits may run into the next month, and a version
     // from before the month may still be in force.
-    let rates = sqlx::query("SELECT service_type, zone, time_class, valid_from, amount_ore FROM rates")
-        .fetch_all(&mut *c)
+    let rates = c
+        .fetch::<(String, String, String, String, i64)>("SELECT service_type, zone, time_class, valid_from, amount_ore FROM rates", &[])
         .await?
-        .iter()
-        .map(|r| {
+        .into_iter()
+        .map(|(service, zone, class, valid_from, amount)| {
             Ok(Rate {
-                service: idx(&service_codes, &text(r, "service_type")?, "service type")?,
-                zone: idx(&zones, &text(r, "zone")?, "zone")?,
-                class: class_of(&text(r, "time_class")?)?,
-                valid_from: parse_date(&text(r, "valid_from")?)?,
-                amount: Money::from_ore(int(r, "amount_ore")?),
+                service: idx(&service_codes, &service, "service type")?,
+                zone: idx(&zones, &zone, "zone")?,
+                class: class_of(&class)?,
+                valid_from: parse_date(&valid_from)?,
+                amount: Money::from_ore(amount),
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
 
     let mut client_rows: Vec<(String, String)> =
-        sqlx::query("SELECT c.id AS id, a.zone AS zone FROM clients c JOIN areas a ON a.code = c.area_code")
-            .fetch_all(&mut *c)
-            .await?
-            .iter()
-            .map(|r| Ok((text(r, "id")?, text(r, "zone")?)))
-            .collect::<ApiResult<_>>()?;
+        c.fetch("SELECT c.id AS id, a.zone AS zone FROM clients c JOIN areas a ON a.code = c.area_code", &[]).await?;
     client_rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let client_zone = client_rows.iter().map(|(_, z)| idx(&zones, z, "zone")).collect::<ApiResult<Vec<_>>>()?;
     let clients: Vec<String> = client_rows.into_iter().map(|(id, _)| id).collect();
 
     // Decision versions that touch the month; superseded versions never applied.
-    let decisions = sqlx::query(
-        "SELECT d.client_id AS client_id, s.service_type AS service_type, v.valid_from AS valid_from, v.valid_to AS valid_to, \
-         s.monthly_amount AS monthly_amount, s.double_staffing AS double_staffing \
-         FROM decision_services s JOIN decision_versions v ON v.id = s.version_id JOIN decisions d ON d.id = v.decision_id \
-         WHERE v.state <> 'superseded' AND v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to >= $2)",
-    )
-    .bind(&last)
-    .bind(&first)
-    .fetch_all(&mut *c)
-    .await?
-    .iter()
-    .map(|r| {
-        let amount = int(r, "monthly_amount")?;
-        Ok(Decision {
-            client: idx(&clients, &text(r, "client_id")?, "client")?,
-            service: idx(&service_codes, &text(r, "service_type")?, "service type")?,
-            from: parse_date(&text(r, "valid_from")?)?,
-            to: opt_text(r, "valid_to")?.map(|d| parse_date(&d)).transpose()?,
-            granted_minutes_per_month: u32::try_from(amount.max(0)).unwrap_or(u32::MAX),
-            double_staffing: int(r, "double_staffing")? != 0,
+    let decisions = c
+        .fetch::<(String, String, String, Option<String>, i64, i64)>(
+            "SELECT d.client_id AS client_id, s.service_type AS service_type, v.valid_from AS valid_from, v.valid_to AS valid_to, \
+             s.monthly_amount AS monthly_amount, s.double_staffing AS double_staffing \
+             FROM decision_services s JOIN decision_versions v ON v.id = s.version_id JOIN decisions d ON d.id = v.decision_id \
+             WHERE v.state <> 'superseded' AND v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to >= $2)",
+            &[B::S(&last), B::S(&first)],
+        )
+        .await?
+        .into_iter()
+        .map(|(client, service, from, to, amount, double)| {
+            Ok(Decision {
+                client: idx(&clients, &client, "client")?,
+                service: idx(&service_codes, &service, "service type")?,
+                from: parse_date(&from)?,
+                to: to.map(|d| parse_date(&d)).transpose()?,
+                granted_minutes_per_month: u32::try_from(amount.max(0)).unwrap_or(u32::MAX),
+                double_staffing: double != 0,
+            })
         })
-    })
-    .collect::<ApiResult<Vec<_>>>()?;
+        .collect::<ApiResult<Vec<_>>>()?;
 
     let provider_ids: Vec<String> = providers.iter().map(|p| p.id.clone()).collect();
     // Cancelled assignments were withdrawn before they applied.
-    let assignments = sqlx::query(
-        "SELECT client_id, provider_id, service_type, start_date, end_date FROM assignments \
-         WHERE status <> 'cancelled' AND start_date <= $1 AND (end_date IS NULL OR end_date >= $2)",
-    )
-    .bind(&last)
-    .bind(&first)
-    .fetch_all(&mut *c)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(Assignment {
-            client: idx(&clients, &text(r, "client_id")?, "client")?,
-            service: idx(&service_codes, &text(r, "service_type")?, "service type")?,
-            provider: idx(&provider_ids, &text(r, "provider_id")?, "provider")?,
-            from: parse_date(&text(r, "start_date")?)?,
-            to: opt_text(r, "end_date")?.map(|d| parse_date(&d)).transpose()?,
+    let assignments = c
+        .fetch::<(String, String, String, String, Option<String>)>(
+            "SELECT client_id, provider_id, service_type, start_date, end_date FROM assignments \
+             WHERE status <> 'cancelled' AND start_date <= $1 AND (end_date IS NULL OR end_date >= $2)",
+            &[B::S(&last), B::S(&first)],
+        )
+        .await?
+        .into_iter()
+        .map(|(client, provider, service, from, to)| {
+            Ok(Assignment {
+                client: idx(&clients, &client, "client")?,
+                service: idx(&service_codes, &service, "service type")?,
+                provider: idx(&provider_ids, &provider, "provider")?,
+                from: parse_date(&from)?,
+                to: to.map(|d| parse_date(&d)).transpose()?,
+            })
         })
-    })
-    .collect::<ApiResult<Vec<_>>>()?;
+        .collect::<ApiResult<Vec<_>>>()?;
 
     Ok(MonthData {
         month,

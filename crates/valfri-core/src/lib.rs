@@ -4,6 +4,10 @@
 //! and serves these; every rule that decides who may do what or what is paid
 //! is tested here in isolation.
 
+// The workspace denies unsafe code with one exception in the server crate;
+// the rules stay free of it without exception.
+#![forbid(unsafe_code)]
+
 pub mod calendar;
 pub mod compensation;
 pub mod ids;
