@@ -144,7 +144,31 @@ fn bad(what: &str, v: &str) -> ApiError {
 struct ClientVisits {
     client: u32,
     visits: Vec<Visit>,
-    external_ids: Vec<String>,
+    external_ids: Texts,
+}
+
+/// Many short texts in one allocation (a client's external ids: one
+/// `String` each cost the read of a month millions of allocations).
+#[derive(Default)]
+struct Texts {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Texts {
+    fn with_capacity(n: usize) -> Texts {
+        Texts { text: String::with_capacity(n * 16), ends: Vec::with_capacity(n) }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a as usize..b as usize])
+    }
 }
 
 /// One stored visit's fields, as text from either read.
@@ -160,18 +184,33 @@ struct Fields<'a> {
     cancelled: Option<&'a str>,
 }
 
-/// Lookups from stored text ids to engine indices.
+/// Lookups from stored text ids to engine indices. Rows come sorted by
+/// client and provider, so the last hit is tried first.
 struct Ids<'a> {
     providers: &'a [String],
     services: &'a [String],
+    last_provider: u32,
+    last_service: u32,
 }
 
-impl Ids<'_> {
+fn find(sorted: &[String], last: &mut u32, id: &str) -> Option<u32> {
+    if sorted.get(*last as usize).is_some_and(|x| x == id) {
+        return Some(*last);
+    }
+    *last = loader::index_of(sorted, id)?;
+    Some(*last)
+}
+
+impl<'a> Ids<'a> {
+    fn new(providers: &'a [String], services: &'a [String]) -> Ids<'a> {
+        Ids { providers, services, last_provider: 0, last_service: 0 }
+    }
+
     /// The engine's visit and its provider index; `None` for a status the
     /// engine does not know (never paid; the table's CHECK allows none).
-    fn visit(&self, client: u32, f: &Fields<'_>) -> ApiResult<Option<Visit>> {
-        let provider = loader::index_of(self.providers, f.provider).ok_or_else(|| bad("provider", f.provider))?;
-        let service = loader::index_of(self.services, f.service).ok_or_else(|| bad("service type", f.service))?;
+    fn visit(&mut self, client: u32, f: &Fields<'_>) -> ApiResult<Option<Visit>> {
+        let provider = find(self.providers, &mut self.last_provider, f.provider).ok_or_else(|| bad("provider", f.provider))?;
+        let service = find(self.services, &mut self.last_service, f.service).ok_or_else(|| bad("service type", f.service))?;
         let Some(status) = status_of(f.status) else { return Ok(None) };
         let start = unix_seconds(f.start).ok_or_else(|| bad("start", f.start))?;
         let end = unix_seconds(f.end).ok_or_else(|| bad("end", f.end))?;
@@ -192,7 +231,7 @@ impl Ids<'_> {
 }
 
 /// Parses a client's packed visits (see `visits_sql`).
-fn unpack(client: u32, packed: &str, ids: &Ids<'_>) -> ApiResult<ClientVisits> {
+fn unpack(client: u32, packed: &str, ids: &mut Ids<'_>) -> ApiResult<ClientVisits> {
     let mut rows: Vec<(u32, &str, Visit)> = Vec::new();
     for rec in packed.split(RS) {
         let mut f = rec.splitn(9, FS);
@@ -218,10 +257,10 @@ fn unpack(client: u32, packed: &str, ids: &Ids<'_>) -> ApiResult<ClientVisits> {
         }
     }
     rows.sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
-    let mut out = ClientVisits { client, visits: Vec::with_capacity(rows.len()), external_ids: Vec::with_capacity(rows.len()) };
+    let mut out = ClientVisits { client, visits: Vec::with_capacity(rows.len()), external_ids: Texts::with_capacity(rows.len()) };
     for (_, ext, v) in rows {
         out.visits.push(v);
-        out.external_ids.push(ext.to_string());
+        out.external_ids.push(ext);
     }
     Ok(out)
 }
@@ -243,7 +282,7 @@ fn read_sqlite(
     c: &rusqlite::Connection,
     month: &str,
     clients: &[String],
-    ids: &Ids<'_>,
+    ids: &mut Ids<'_>,
     out: &tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
 ) -> ApiResult<u64> {
     let sqlite = |e: rusqlite::Error| ApiError::Internal(e.into());
@@ -257,7 +296,7 @@ fn read_sqlite(
         if current.as_ref().is_none_or(|cv| clients[cv.client as usize] != client_id) {
             let client = loader::index_of(clients, client_id).ok_or_else(|| bad("client", client_id))?;
             if let Some(full) =
-                current.replace(ClientVisits { client, visits: vec![], external_ids: vec![] }).and_then(|cv| chunks.push(cv))
+                current.replace(ClientVisits { client, visits: vec![], external_ids: Texts::default() }).and_then(|cv| chunks.push(cv))
             {
                 if out.blocking_send(full).is_err() {
                     // The settling thread stopped on an error; it is reported there.
@@ -279,7 +318,7 @@ fn read_sqlite(
         };
         if let Some(v) = ids.visit(cv.client, &fields)? {
             cv.visits.push(v);
-            cv.external_ids.push(text(r.get_ref(9).map_err(sqlite)?)?.to_string());
+            cv.external_ids.push(text(r.get_ref(9).map_err(sqlite)?)?);
             read += 1;
         }
     }
@@ -380,7 +419,7 @@ impl Shared {
             let mut buf: Vec<Visit> = Vec::new();
             for (k, cv) in chunk.iter().enumerate() {
                 buf.clear();
-                for (v, ext) in cv.visits.iter().zip(&cv.external_ids) {
+                for (v, ext) in cv.visits.iter().zip(cv.external_ids.iter()) {
                     if mine(v.service) {
                         buf.push(Visit { client: k as u32, external_id: external_ids.len() as u32, ..*v });
                         external_ids.push(ext);
@@ -416,7 +455,7 @@ async fn read_packed(
     c: &mut sqlx::PgConnection,
     month: Month,
     clients: &[String],
-    ids: &Ids<'_>,
+    ids: &mut Ids<'_>,
     out: tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
 ) -> ApiResult<u64> {
     let sql = visits_sql();
@@ -457,8 +496,8 @@ pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     result
 }
 
-async fn compute_on(mut conn: Conn, month: Month, started: Instant) -> ApiResult<Computed> {
-    let mut data = loader::load(&mut conn, month).await?;
+async fn compute_on(conn: Conn, month: Month, started: Instant) -> ApiResult<Computed> {
+    let (conn, mut data) = loader::load(conn, month).await?;
     let n_clients = data.clients.len();
     let n_providers = data.providers.len();
     let n_profiles = data.profiles.len();
@@ -517,7 +556,7 @@ async fn compute_on(mut conn: Conn, month: Month, started: Instant) -> ApiResult
             .filter(|&c| !seen[c as usize] && shared.assignments_at[c as usize] < shared.assignments_at[c as usize + 1])
             .collect();
         for part in rest.chunks(CHUNK_CLIENTS) {
-            let chunk = part.iter().map(|&client| ClientVisits { client, visits: vec![], external_ids: vec![] }).collect();
+            let chunk = part.iter().map(|&client| ClientVisits { client, visits: vec![], external_ids: Texts::default() }).collect();
             shared.settle_chunk(chunk, &mut totals)?;
         }
         Ok((shared, totals))
@@ -528,8 +567,8 @@ async fn compute_on(mut conn: Conn, month: Month, started: Instant) -> ApiResult
             let clients = std::mem::take(&mut data.clients);
             let month_text = month.to_string();
             let (c, (read, clients)) = crate::bulk::on_sqlite_handle(c, move |h| {
-                let ids = Ids { providers: &provider_ids, services: &service_codes };
-                let read = read_sqlite(h, &month_text, &clients, &ids, &send);
+                let mut ids = Ids::new(&provider_ids, &service_codes);
+                let read = read_sqlite(h, &month_text, &clients, &mut ids, &send);
                 drop(send);
                 (read, clients)
             })
@@ -538,8 +577,8 @@ async fn compute_on(mut conn: Conn, month: Month, started: Instant) -> ApiResult
             (read, Conn::Sqlite(c))
         }
         Conn::Pg(mut c) => {
-            let ids = Ids { providers: &provider_ids, services: &service_codes };
-            let read = read_packed(&mut c, month, &data.clients, &ids, send).await;
+            let mut ids = Ids::new(&provider_ids, &service_codes);
+            let read = read_packed(&mut c, month, &data.clients, &mut ids, send).await;
             (read, Conn::Pg(c))
         }
     };
@@ -631,9 +670,9 @@ mod tests {
         };
         let packed =
             [rec("pb", "a", "0", ""), rec("pa", "z,;x", "3", "2026-03-09T08:00:00Z"), rec("pa", "b", "0", "")].join(&RS.to_string());
-        let ids = Ids { providers: &providers, services: &services };
-        let cv = unpack(7, &packed, &ids).unwrap();
-        assert_eq!(cv.external_ids, vec!["b", "z,;x", "a"]);
+        let mut ids = Ids::new(&providers, &services);
+        let cv = unpack(7, &packed, &mut ids).unwrap();
+        assert_eq!(cv.external_ids.iter().collect::<Vec<_>>(), vec!["b", "z,;x", "a"]);
         assert_eq!(cv.visits[0].provider, 0);
         assert_eq!(cv.visits[2].provider, 1);
         assert!(cv.visits[0].double_staffed);
@@ -641,6 +680,6 @@ mod tests {
         assert_eq!(cv.visits[0].quantity, None);
         assert!(cv.visits[1].cancelled_at.is_some());
         assert_eq!(cv.visits[0].service, 1);
-        assert!(unpack(7, "garbage", &ids).is_err());
+        assert!(unpack(7, "garbage", &mut ids).is_err());
     }
 }

@@ -142,7 +142,9 @@ pub fn engine_settings(
     Ok(s)
 }
 
-pub async fn load(c: &mut Conn, month: Month) -> ApiResult<MonthData> {
+/// Loads the month's context on `c` (the big results through
+/// `Conn::fetch_many`, which hands the connection back).
+pub async fn load(mut c: Conn, month: Month) -> ApiResult<(Conn, MonthData)> {
     let first = month.first_day().to_string();
     let last = month.last_day().to_string();
 
@@ -249,22 +251,24 @@ pub async fn load(c: &mut Conn, month: Month) -> ApiResult<MonthData> {
         })
         .collect::<ApiResult<Vec<_>>>()?;
 
-    let mut client_rows: Vec<(String, String)> =
-        c.fetch("SELECT c.id AS id, a.zone AS zone FROM clients c JOIN areas a ON a.code = c.area_code", &[]).await?;
+    let (c, mut client_rows) = c
+        .fetch_many::<(String, String)>("SELECT c.id AS id, a.zone AS zone FROM clients c JOIN areas a ON a.code = c.area_code", &[])
+        .await?;
     client_rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let client_zone = client_rows.iter().map(|(_, z)| idx(&zones, z, "zone")).collect::<ApiResult<Vec<_>>>()?;
     let clients: Vec<String> = client_rows.into_iter().map(|(id, _)| id).collect();
 
     // Decision versions that touch the month; superseded versions never applied.
-    let decisions = c
-        .fetch::<(String, String, String, Option<String>, i64, i64)>(
+    let (c, decision_rows) = c
+        .fetch_many::<(String, String, String, Option<String>, i64, i64)>(
             "SELECT d.client_id AS client_id, s.service_type AS service_type, v.valid_from AS valid_from, v.valid_to AS valid_to, \
              s.monthly_amount AS monthly_amount, s.double_staffing AS double_staffing \
              FROM decision_services s JOIN decision_versions v ON v.id = s.version_id JOIN decisions d ON d.id = v.decision_id \
              WHERE v.state <> 'superseded' AND v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to >= $2)",
             &[B::S(&last), B::S(&first)],
         )
-        .await?
+        .await?;
+    let decisions = decision_rows
         .into_iter()
         .map(|(client, service, from, to, amount, double)| {
             Ok(Decision {
@@ -280,13 +284,14 @@ pub async fn load(c: &mut Conn, month: Month) -> ApiResult<MonthData> {
 
     let provider_ids: Vec<String> = providers.iter().map(|p| p.id.clone()).collect();
     // Cancelled assignments were withdrawn before they applied.
-    let assignments = c
-        .fetch::<(String, String, String, String, Option<String>)>(
+    let (c, assignment_rows) = c
+        .fetch_many::<(String, String, String, String, Option<String>)>(
             "SELECT client_id, provider_id, service_type, start_date, end_date FROM assignments \
              WHERE status <> 'cancelled' AND start_date <= $1 AND (end_date IS NULL OR end_date >= $2)",
             &[B::S(&last), B::S(&first)],
         )
-        .await?
+        .await?;
+    let assignments = assignment_rows
         .into_iter()
         .map(|(client, provider, service, from, to)| {
             Ok(Assignment {
@@ -299,7 +304,7 @@ pub async fn load(c: &mut Conn, month: Month) -> ApiResult<MonthData> {
         })
         .collect::<ApiResult<Vec<_>>>()?;
 
-    Ok(MonthData {
+    let data = MonthData {
         month,
         municipality_name,
         time_zone,
@@ -314,7 +319,8 @@ pub async fn load(c: &mut Conn, month: Month) -> ApiResult<MonthData> {
         rates,
         decisions,
         assignments,
-    })
+    };
+    Ok((c, data))
 }
 
 impl MonthData {
