@@ -7,9 +7,12 @@
 //! - SQLite: one row per visit, in client order straight from the table's
 //!   clustered key, stepped on sqlx's own handle (`bulk::on_sqlite_handle`)
 //!   with no copy of any value.
-//! - PostgreSQL: one row per client, its visits packed into one text by the
-//!   server (`string_agg`), so millions of visits cross the wire as tens of
-//!   thousands of rows.
+//! - PostgreSQL: the same query through `COPY … TO STDOUT`, one text line
+//!   per visit parsed here, instead of rows the driver decodes value by
+//!   value (the server packing each client's visits with `string_agg`, as
+//!   before, cost it more than the sort).
+//!
+//! Both are grouped by client, and `Sink` builds each client's visits.
 //!
 //! Clients are settled in chunks of whole clients on a blocking thread while
 //! the next chunk is read: each chunk gets its own small engine (the month's
@@ -29,7 +32,6 @@ use super::loader::{self, MonthData};
 use crate::bulk::{Cache, Conn};
 use crate::error::{ApiError, ApiResult};
 use futures_util::TryStreamExt;
-use sqlx::Row;
 use std::num::NonZeroU32;
 use std::time::Instant;
 use valfri_core::compensation::exact::basis_points_of;
@@ -74,21 +76,6 @@ pub struct Timings {
     pub visits_ms: u64,
     /// Settling what was left after the last read, and merging, ms.
     pub finish_ms: u64,
-}
-
-/// Fields of one visit in the packed text: separated by U+001F, visits by
-/// U+001E. External ids (the last field) and every other field are free of
-/// control characters (the visits module refuses them).
-const FS: char = '\u{1f}';
-const RS: char = '\u{1e}';
-
-fn visits_sql() -> String {
-    let f = format!("'{FS}'");
-    format!(
-        "SELECT client_id, string_agg(provider_id || {f} || service_type || {f} || status || {f} || start_at || {f} || end_at || {f} \
-         || CAST(staff_count AS TEXT) || {f} || CAST(COALESCE(quantity, 0) AS TEXT) || {f} || COALESCE(cancelled_at, '') || {f} \
-         || external_id, '{RS}') AS packed FROM visits WHERE month = $1 GROUP BY client_id"
-    )
 }
 
 /// The month's bounds as UTC text, comparable with stored timestamps.
@@ -230,47 +217,92 @@ impl<'a> Ids<'a> {
     }
 }
 
-/// Parses a client's packed visits (see `visits_sql`).
-fn unpack(client: u32, packed: &str, ids: &mut Ids<'_>) -> ApiResult<ClientVisits> {
-    let mut rows: Vec<(u32, &str, Visit)> = Vec::new();
-    for rec in packed.split(RS) {
-        let mut f = rec.splitn(9, FS);
-        let mut next = |what: &str| f.next().ok_or_else(|| bad(what, rec));
-        let (provider, service, status, start, end) =
-            (next("provider")?, next("service type")?, next("status")?, next("start")?, next("end")?);
-        let staff = next("staff count")?;
-        let quantity = next("quantity")?;
-        let cancelled = next("cancellation time")?;
-        let external_id = next("external id")?;
-        let fields = Fields {
-            provider,
-            service,
-            status,
-            start,
-            end,
-            double_staffed: staff.trim() == "2",
-            quantity: quantity.parse().map_err(|_| bad("quantity", quantity))?,
-            cancelled: Some(cancelled).filter(|c| !c.is_empty()),
-        };
-        if let Some(v) = ids.visit(client, &fields)? {
-            rows.push((v.provider, external_id, v));
+impl ClientVisits {
+    fn new(client: u32) -> ClientVisits {
+        ClientVisits { client, visits: Vec::new(), external_ids: Texts::default() }
+    }
+
+    /// In the engine's order: (provider index, external id bytes). Rows
+    /// read in that order (SQLite) are only checked.
+    fn sorted(self) -> ClientVisits {
+        let ext: Vec<&str> = self.external_ids.iter().collect();
+        let key = |i: usize| (self.visits[i].provider, ext[i].as_bytes());
+        if (1..ext.len()).all(|i| key(i - 1) <= key(i)) {
+            return self;
         }
+        let mut order: Vec<usize> = (0..ext.len()).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
+        let mut out =
+            ClientVisits { client: self.client, visits: Vec::with_capacity(order.len()), external_ids: Texts::with_capacity(order.len()) };
+        for i in order {
+            out.visits.push(self.visits[i]);
+            out.external_ids.push(ext[i]);
+        }
+        out
     }
-    rows.sort_unstable_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
-    let mut out = ClientVisits { client, visits: Vec::with_capacity(rows.len()), external_ids: Texts::with_capacity(rows.len()) };
-    for (_, ext, v) in rows {
-        out.visits.push(v);
-        out.external_ids.push(ext);
-    }
-    Ok(out)
 }
 
-/// The month's visits on SQLite, one row per visit, in the order the
-/// engine numbers them: by client, then provider and external id (the
-/// ids' byte order, SQLite's default collation). The table is stored in
-/// this order (migration 0007), so this is one range of it and no sort.
-const SQLITE_VISITS: &str = "SELECT client_id, provider_id, service_type, status, start_at, end_at, staff_count, quantity, \
-     cancelled_at, external_id FROM visits WHERE month = ?1 ORDER BY client_id, provider_id, external_id";
+/// Builds whole clients from visit rows that come grouped by client (both
+/// reads order by client), and chunks of them for the settling thread.
+struct Sink<'a> {
+    clients: &'a [String],
+    ids: Ids<'a>,
+    current: Option<ClientVisits>,
+    chunk: Vec<ClientVisits>,
+    chunk_visits: usize,
+    read: u64,
+}
+
+impl<'a> Sink<'a> {
+    fn new(clients: &'a [String], ids: Ids<'a>) -> Sink<'a> {
+        Sink { clients, ids, current: None, chunk: Vec::new(), chunk_visits: 0, read: 0 }
+    }
+
+    /// Adds one stored visit; returns a chunk when one is full.
+    fn row(&mut self, client_id: &str, fields: &Fields<'_>, external_id: &str) -> ApiResult<Option<Vec<ClientVisits>>> {
+        let mut full = None;
+        if self.current.as_ref().is_none_or(|cv| self.clients[cv.client as usize] != client_id) {
+            let client = loader::index_of(self.clients, client_id).ok_or_else(|| bad("client", client_id))?;
+            if let Some(done) = self.current.replace(ClientVisits::new(client)) {
+                full = self.push(done);
+            }
+        }
+        if let Some(cv) = self.current.as_mut() {
+            if let Some(v) = self.ids.visit(cv.client, fields)? {
+                cv.visits.push(v);
+                cv.external_ids.push(external_id);
+                self.read += 1;
+            }
+        }
+        Ok(full)
+    }
+
+    fn push(&mut self, cv: ClientVisits) -> Option<Vec<ClientVisits>> {
+        self.chunk_visits += cv.visits.len();
+        self.chunk.push(cv.sorted());
+        if self.chunk_visits >= CHUNK_VISITS || self.chunk.len() >= CHUNK_CLIENTS {
+            self.chunk_visits = 0;
+            return Some(std::mem::take(&mut self.chunk));
+        }
+        None
+    }
+
+    /// The last chunk (and the visits read).
+    fn finish(mut self) -> (Option<Vec<ClientVisits>>, u64) {
+        if let Some(cv) = self.current.take() {
+            self.chunk_visits += cv.visits.len();
+            self.chunk.push(cv.sorted());
+        }
+        (Some(self.chunk).filter(|c| !c.is_empty()), self.read)
+    }
+}
+
+/// The month's visits, one row per visit, grouped by client. On SQLite the
+/// table is stored in exactly this order (migration 0007): one range of it
+/// and no sort, in the engine's order already (SQLite compares text by
+/// bytes).
+const VISITS: &str = "SELECT client_id, provider_id, service_type, status, start_at, end_at, staff_count, quantity, \
+     cancelled_at, external_id FROM visits WHERE month = $1 ORDER BY client_id, provider_id, external_id";
 
 fn text(v: rusqlite::types::ValueRef<'_>) -> ApiResult<&str> {
     v.as_str().map_err(|e| ApiError::Internal(e.into()))
@@ -281,78 +313,136 @@ fn text(v: rusqlite::types::ValueRef<'_>) -> ApiResult<&str> {
 fn read_sqlite(
     c: &rusqlite::Connection,
     month: &str,
-    clients: &[String],
-    ids: &mut Ids<'_>,
+    mut sink: Sink<'_>,
     out: &tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
 ) -> ApiResult<u64> {
     let sqlite = |e: rusqlite::Error| ApiError::Internal(e.into());
-    let mut stmt = c.prepare(SQLITE_VISITS).map_err(sqlite)?;
+    let int = |v: rusqlite::types::ValueRef<'_>| v.as_i64_or_null().map_err(|e| ApiError::Internal(e.into()));
+    let mut stmt = c.prepare(&VISITS.replace("$1", "?1")).map_err(sqlite)?;
     let mut rows = stmt.query([month]).map_err(sqlite)?;
-    let mut chunks = Chunker::default();
-    let mut current: Option<ClientVisits> = None;
-    let mut read = 0u64;
     while let Some(r) = rows.next().map_err(sqlite)? {
-        let client_id = text(r.get_ref(0).map_err(sqlite)?)?;
-        if current.as_ref().is_none_or(|cv| clients[cv.client as usize] != client_id) {
-            let client = loader::index_of(clients, client_id).ok_or_else(|| bad("client", client_id))?;
-            if let Some(full) =
-                current.replace(ClientVisits { client, visits: vec![], external_ids: Texts::default() }).and_then(|cv| chunks.push(cv))
-            {
-                if out.blocking_send(full).is_err() {
-                    // The settling thread stopped on an error; it is reported there.
-                    return Ok(read);
-                }
+        let col = |i: usize| r.get_ref(i).map_err(sqlite);
+        let quantity = int(col(7)?)?.unwrap_or(0);
+        let fields = Fields {
+            provider: text(col(1)?)?,
+            service: text(col(2)?)?,
+            status: text(col(3)?)?,
+            start: text(col(4)?)?,
+            end: text(col(5)?)?,
+            double_staffed: int(col(6)?)? == Some(2),
+            quantity: u32::try_from(quantity).map_err(|_| bad("quantity", &quantity.to_string()))?,
+            cancelled: col(8)?.as_str_or_null().map_err(|e| ApiError::Internal(e.into()))?,
+        };
+        if let Some(full) = sink.row(text(col(0)?)?, &fields, text(col(9)?)?)? {
+            if out.blocking_send(full).is_err() {
+                // The settling thread stopped on an error; it is reported there.
+                break;
             }
         }
-        let Some(cv) = current.as_mut() else { continue };
-        let quantity = r.get_ref(7).map_err(sqlite)?.as_i64_or_null().map_err(|e| ApiError::Internal(e.into()))?.unwrap_or(0);
-        let fields = Fields {
-            provider: text(r.get_ref(1).map_err(sqlite)?)?,
-            service: text(r.get_ref(2).map_err(sqlite)?)?,
-            status: text(r.get_ref(3).map_err(sqlite)?)?,
-            start: text(r.get_ref(4).map_err(sqlite)?)?,
-            end: text(r.get_ref(5).map_err(sqlite)?)?,
-            double_staffed: r.get_ref(6).map_err(sqlite)?.as_i64().map_err(|e| ApiError::Internal(e.into()))? == 2,
-            quantity: u32::try_from(quantity).map_err(|_| bad("quantity", &quantity.to_string()))?,
-            cancelled: r.get_ref(8).map_err(sqlite)?.as_str_or_null().map_err(|e| ApiError::Internal(e.into()))?,
-        };
-        if let Some(v) = ids.visit(cv.client, &fields)? {
-            cv.visits.push(v);
-            cv.external_ids.push(text(r.get_ref(9).map_err(sqlite)?)?);
-            read += 1;
-        }
     }
-    for full in current.and_then(|cv| chunks.push(cv)).into_iter().chain(chunks.rest()) {
-        if out.blocking_send(full).is_err() {
-            break;
-        }
+    let (rest, read) = sink.finish();
+    if let Some(rest) = rest {
+        let _ = out.blocking_send(rest);
     }
     Ok(read)
 }
 
-/// Gathers whole clients into chunks for the settling thread.
-#[derive(Default)]
-struct Chunker {
-    chunk: Vec<ClientVisits>,
-    visits: usize,
+/// Reads the month on PostgreSQL as COPY's text output (one line per
+/// visit, no message or value conversion per field), grouped by client,
+/// and hands whole clients to `out` in chunks; returns the visits read.
+async fn read_copy(
+    c: &mut sqlx::PgConnection,
+    month: Month,
+    mut sink: Sink<'_>,
+    out: tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
+) -> ApiResult<u64> {
+    // COPY takes no parameters; a `Month` prints as YYYY-MM only. The sort
+    // by client (when the planner does not walk the (month, client) index)
+    // stays in memory.
+    sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *c).await?;
+    let sql = format!("COPY ({}) TO STDOUT", VISITS.replace("$1", &format!("'{month}'")));
+    let mut stream = c.copy_out_raw(&sql).await?;
+    let mut carry: Vec<u8> = Vec::new();
+    while let Some(bytes) = stream.try_next().await? {
+        // PostgreSQL sends a line per message; a line split over two is joined.
+        let data: &[u8] = if carry.is_empty() && bytes.ends_with(b"\n") {
+            &bytes
+        } else {
+            carry.extend_from_slice(&bytes);
+            if !carry.ends_with(b"\n") {
+                continue;
+            }
+            &carry
+        };
+        for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let [client, provider, service, status, start, end, staff, quantity, cancelled, ext] = copy_fields::<10>(line)?;
+            let quantity = quantity.as_deref().unwrap_or("0");
+            let fields = Fields {
+                provider: provider.as_deref().unwrap_or_default(),
+                service: service.as_deref().unwrap_or_default(),
+                status: status.as_deref().unwrap_or_default(),
+                start: start.as_deref().unwrap_or_default(),
+                end: end.as_deref().unwrap_or_default(),
+                double_staffed: staff.as_deref() == Some("2"),
+                quantity: quantity.parse().map_err(|_| bad("quantity", quantity))?,
+                cancelled: cancelled.as_deref(),
+            };
+            let client = client.as_deref().ok_or_else(|| bad("client", "NULL"))?;
+            let ext = ext.as_deref().unwrap_or_default();
+            if let Some(full) = sink.row(client, &fields, ext)? {
+                if out.send(full).await.is_err() {
+                    return Ok(sink.read);
+                }
+            }
+        }
+        carry.clear();
+    }
+    let (rest, read) = sink.finish();
+    if let Some(rest) = rest {
+        let _ = out.send(rest).await;
+    }
+    Ok(read)
 }
 
-impl Chunker {
-    /// Adds a client; returns the chunk when it is full.
-    fn push(&mut self, cv: ClientVisits) -> Option<Vec<ClientVisits>> {
-        self.visits += cv.visits.len();
-        self.chunk.push(cv);
-        if self.visits >= CHUNK_VISITS || self.chunk.len() >= CHUNK_CLIENTS {
-            self.visits = 0;
-            return Some(std::mem::take(&mut self.chunk));
+/// The fields of one line of COPY's text format: `\N` is NULL, and a
+/// backslash escapes the next character (`\\`, `\t`, `\n`, `\r`; stored
+/// visits hold no other control characters).
+fn copy_fields<const N: usize>(line: &[u8]) -> ApiResult<[Option<std::borrow::Cow<'_, str>>; N]> {
+    use std::borrow::Cow;
+    let wrong = || bad("row", &String::from_utf8_lossy(line));
+    let mut out: [Option<Cow<'_, str>>; N] = std::array::from_fn(|_| None);
+    let mut n = 0;
+    for field in line.split(|&b| b == b'\t') {
+        let slot = out.get_mut(n).ok_or_else(wrong)?;
+        n += 1;
+        if field == b"\\N" {
+            continue;
         }
-        None
+        *slot = Some(if field.contains(&b'\\') {
+            let mut s = Vec::with_capacity(field.len());
+            let mut it = field.iter();
+            while let Some(&b) = it.next() {
+                if b != b'\\' {
+                    s.push(b);
+                    continue;
+                }
+                s.push(match it.next() {
+                    Some(b't') => b'\t',
+                    Some(b'n') => b'\n',
+                    Some(b'r') => b'\r',
+                    Some(&e) => e,
+                    None => b,
+                });
+            }
+            Cow::Owned(String::from_utf8(s).map_err(|_| wrong())?)
+        } else {
+            Cow::Borrowed(std::str::from_utf8(field).map_err(|_| wrong())?)
+        });
     }
-
-    /// What is left at the end.
-    fn rest(self) -> Option<Vec<ClientVisits>> {
-        Some(self.chunk).filter(|c| !c.is_empty())
+    if n != N {
+        return Err(wrong());
     }
+    Ok(out)
 }
 
 fn engine_error(e: InputError) -> ApiError {
@@ -448,39 +538,6 @@ impl Shared {
 const CHUNK_VISITS: usize = 65_536;
 const CHUNK_CLIENTS: usize = 4_096;
 
-/// Reads the month on PostgreSQL, each client's visits packed in one row
-/// (`visits_sql`), and hands whole clients to `out` in chunks; returns the
-/// visits read.
-async fn read_packed(
-    c: &mut sqlx::PgConnection,
-    month: Month,
-    clients: &[String],
-    ids: &mut Ids<'_>,
-    out: tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
-) -> ApiResult<u64> {
-    let sql = visits_sql();
-    let mut rows = sqlx::query(&sql).bind(month.to_string()).fetch(&mut *c);
-    let mut chunks = Chunker::default();
-    let mut read = 0u64;
-    while let Some(row) = rows.try_next().await? {
-        let client_id: &str = row.try_get("client_id")?;
-        let packed: &str = row.try_get("packed")?;
-        let client = loader::index_of(clients, client_id).ok_or_else(|| bad("client", client_id))?;
-        let cv = unpack(client, packed, ids)?;
-        read += cv.visits.len() as u64;
-        if let Some(full) = chunks.push(cv) {
-            if out.send(full).await.is_err() {
-                // The settling thread stopped on an error; it is reported there.
-                return Ok(read);
-            }
-        }
-    }
-    if let Some(rest) = chunks.rest() {
-        let _ = out.send(rest).await;
-    }
-    Ok(read)
-}
-
 /// Loads and settles `month`. Reads in one transaction on a connection of
 /// its own, so every table is seen at the same moment (PostgreSQL:
 /// repeatable read; SQLite: the WAL snapshot) and writers go on meanwhile.
@@ -567,8 +624,8 @@ async fn compute_on(conn: Conn, month: Month, started: Instant) -> ApiResult<Com
             let clients = std::mem::take(&mut data.clients);
             let month_text = month.to_string();
             let (c, (read, clients)) = crate::bulk::on_sqlite_handle(c, move |h| {
-                let mut ids = Ids::new(&provider_ids, &service_codes);
-                let read = read_sqlite(h, &month_text, &clients, &mut ids, &send);
+                let sink = Sink::new(&clients, Ids::new(&provider_ids, &service_codes));
+                let read = read_sqlite(h, &month_text, sink, &send);
                 drop(send);
                 (read, clients)
             })
@@ -577,8 +634,8 @@ async fn compute_on(conn: Conn, month: Month, started: Instant) -> ApiResult<Com
             (read, Conn::Sqlite(c))
         }
         Conn::Pg(mut c) => {
-            let mut ids = Ids::new(&provider_ids, &service_codes);
-            let read = read_packed(&mut c, month, &data.clients, &mut ids, send).await;
+            let sink = Sink::new(&data.clients, Ids::new(&provider_ids, &service_codes));
+            let read = read_copy(&mut c, month, sink, send).await;
             (read, Conn::Pg(c))
         }
     };
@@ -662,16 +719,36 @@ mod tests {
     }
 
     #[test]
-    fn unpacks_and_orders_a_clients_visits() {
+    fn copy_lines_split_into_fields() {
+        let f = copy_fields::<4>(b"c1\tp\\\\a\\tb\t\\N\t2").unwrap();
+        let got: Vec<Option<&str>> = f.iter().map(|x| x.as_deref()).collect();
+        assert_eq!(got, vec![Some("c1"), Some("p\\a\tb"), None, Some("2")]);
+        assert!(copy_fields::<3>(b"a\tb\tc\td").is_err());
+        assert!(copy_fields::<5>(b"a\tb\tc\td").is_err());
+    }
+
+    #[test]
+    fn a_clients_visits_are_put_in_the_engines_order() {
         let providers = vec!["pa".to_string(), "pb".to_string()];
         let services = vec!["meals".to_string(), "personal_care".to_string()];
-        let rec = |p: &str, ext: &str, q: &str, cancelled: &str| {
-            format!("{p}{FS}personal_care{FS}performed{FS}2026-03-10T08:00:00Z{FS}2026-03-10T09:00:00Z{FS}2{FS}{q}{FS}{cancelled}{FS}{ext}")
+        let clients = vec!["c0".to_string(), "c7".to_string()];
+        let mut sink = Sink::new(&clients, Ids::new(&providers, &services));
+        let row = |p: &'static str, q: u32, cancelled: Option<&'static str>| Fields {
+            provider: p,
+            service: "personal_care",
+            status: "performed",
+            start: "2026-03-10T08:00:00Z",
+            end: "2026-03-10T09:00:00Z",
+            double_staffed: q == 0,
+            quantity: q,
+            cancelled,
         };
-        let packed =
-            [rec("pb", "a", "0", ""), rec("pa", "z,;x", "3", "2026-03-09T08:00:00Z"), rec("pa", "b", "0", "")].join(&RS.to_string());
-        let mut ids = Ids::new(&providers, &services);
-        let cv = unpack(7, &packed, &mut ids).unwrap();
+        assert!(sink.row("c7", &row("pb", 0, None), "a").unwrap().is_none());
+        assert!(sink.row("c7", &row("pa", 3, Some("2026-03-09T08:00:00Z")), "z,;x").unwrap().is_none());
+        assert!(sink.row("c7", &row("pa", 0, None), "b").unwrap().is_none());
+        let (chunk, read) = sink.finish();
+        let cv = chunk.unwrap().pop().unwrap();
+        assert_eq!((cv.client, read), (1, 3));
         assert_eq!(cv.external_ids.iter().collect::<Vec<_>>(), vec!["b", "z,;x", "a"]);
         assert_eq!(cv.visits[0].provider, 0);
         assert_eq!(cv.visits[2].provider, 1);
@@ -680,6 +757,8 @@ mod tests {
         assert_eq!(cv.visits[0].quantity, None);
         assert!(cv.visits[1].cancelled_at.is_some());
         assert_eq!(cv.visits[0].service, 1);
-        assert!(unpack(7, "garbage", &mut ids).is_err());
+        let mut sink = Sink::new(&clients, Ids::new(&providers, &services));
+        assert!(sink.row("nobody", &row("pa", 0, None), "x").is_err());
+        assert!(sink.row("c0", &row("px", 0, None), "x").is_err());
     }
 }
