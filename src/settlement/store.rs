@@ -219,26 +219,25 @@ const ROWS_PER_TRANSACTION: usize = 100_000;
 /// (and keeps its revision). Written through a native connection, several
 /// providers per transaction.
 pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
-    let mut conn = Conn::open(db, Cache::Default).await?;
-    let result = save_on(&mut conn, computed, by, now).await;
-    if result.is_err() {
-        let _ = conn.rollback().await;
-    }
+    let conn = Conn::open(db, Cache::Default).await?;
+    // On an error the connection is dropped, which rolls back what is not
+    // committed.
+    let (conn, report) = save_on(conn, computed, by, now).await?;
     conn.close().await;
-    result
+    Ok(report)
 }
 
-async fn save_on(c: &mut Conn, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
+async fn save_on(mut conn: Conn, computed: &Computed, by: &str, now: &str) -> ApiResult<(Conn, SaveReport)> {
     let month = computed.data.month.to_string();
     let mut report = SaveReport::default();
     let mut pending_rows = 0usize;
-    c.begin().await?;
+    conn.begin().await?;
     for (p, result) in computed.data.providers.iter().zip(&computed.providers) {
         let (lines, flags) = rows_of(computed, result);
         let no_rate = result.flags.iter().filter(|f| f.flag.code == FlagCode::NoRate).count() as i64;
         let vat_bp = result.vat_bp.map(i64::from);
         let new_id = uuid::Uuid::now_v7().to_string();
-        let inserted = c
+        let inserted = conn
             .exec(
                 "INSERT INTO settlements (id, provider_id, month, status, revision, lines_total_ore, vat_basis_points, vat_ore, \
                  adjustments_total_ore, total_ore, line_count, flag_count, no_rate_flags, checksum, flags_checksum, computed_at, computed_by) \
@@ -249,7 +248,7 @@ async fn save_on(c: &mut Conn, computed: &Computed, by: &str, now: &str) -> ApiR
             == 1;
         if !inserted {
             // Takes the row lock; an approved month is left alone.
-            let locked = c
+            let locked = conn
                 .exec(
                     "UPDATE settlements SET revision = revision WHERE provider_id = $1 AND month = $2 AND status = 'draft'",
                     &[B::S(&p.id), B::S(&month)],
@@ -260,24 +259,24 @@ async fn save_on(c: &mut Conn, computed: &Computed, by: &str, now: &str) -> ApiR
                 continue;
             }
         }
-        let (id, old_sum, old_flags) = native::head(c, &p.id, &month).await?;
-        let adjustments = native::adjustments(c, &p.id, &month).await?;
+        let (id, old_sum, old_flags) = native::head(&mut conn, &p.id, &month).await?;
+        let adjustments = native::adjustments(&mut conn, &p.id, &month).await?;
         let totals = (result.lines_total.ore(), result.vat.ore());
         let sum = super::checksum(&month, &p.id, &lines, totals, &adjustments);
         let fsum = super::flags_checksum(&flags);
         if !inserted && sum == old_sum && fsum == old_flags {
-            c.exec("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3", &[B::S(now), B::S(by), B::S(&id)]).await?;
+            conn.exec("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3", &[B::S(now), B::S(by), B::S(&id)]).await?;
             report.unchanged.push(p.id.clone());
             continue;
         }
         if !inserted {
-            c.exec("DELETE FROM settlement_lines WHERE settlement_id = $1", &[B::S(&id)]).await?;
-            c.exec("DELETE FROM settlement_flags WHERE settlement_id = $1", &[B::S(&id)]).await?;
+            conn.exec("DELETE FROM settlement_lines WHERE settlement_id = $1", &[B::S(&id)]).await?;
+            conn.exec("DELETE FROM settlement_flags WHERE settlement_id = $1", &[B::S(&id)]).await?;
         }
-        native::insert_lines(c, &id, &lines).await?;
-        native::insert_flags(c, &id, &flags).await?;
         let adjustments_total: i64 = adjustments.iter().map(|a| a.amount_ore).sum();
-        c.exec(
+        let (line_count, flag_count) = (lines.len(), flags.len());
+        conn = native::insert_drafts(conn, &id, lines, flags).await?;
+        conn.exec(
             "UPDATE settlements SET revision = revision + $1, lines_total_ore = $2, vat_basis_points = $3, vat_ore = $4, \
              adjustments_total_ore = $5, total_ore = $6, line_count = $7, flag_count = $8, no_rate_flags = $9, checksum = $10, \
              flags_checksum = $11, computed_at = $12, computed_by = $13 WHERE id = $14",
@@ -288,8 +287,8 @@ async fn save_on(c: &mut Conn, computed: &Computed, by: &str, now: &str) -> ApiR
                 B::I(totals.1),
                 B::I(adjustments_total),
                 B::I(totals.0 + totals.1 + adjustments_total),
-                B::I(lines.len() as i64),
-                B::I(flags.len() as i64),
+                B::I(line_count as i64),
+                B::I(flag_count as i64),
                 B::I(no_rate),
                 B::S(&sum),
                 B::S(&fsum),
@@ -300,15 +299,15 @@ async fn save_on(c: &mut Conn, computed: &Computed, by: &str, now: &str) -> ApiR
         )
         .await?;
         report.written.push(p.id.clone());
-        pending_rows += lines.len() + flags.len() + 1;
+        pending_rows += line_count + flag_count + 1;
         if pending_rows >= ROWS_PER_TRANSACTION {
-            c.commit().await?;
-            c.begin().await?;
+            conn.commit().await?;
+            conn.begin().await?;
             pending_rows = 0;
         }
     }
-    c.commit().await?;
-    Ok(report)
+    conn.commit().await?;
+    Ok((conn, report))
 }
 
 /// Recomputes a draft's totals and checksum after its adjustments changed.
