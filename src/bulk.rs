@@ -201,43 +201,6 @@ impl Conn {
         }
     }
 
-    /// Inserts whole rows into `table`: multi-row INSERTs of `SQLITE_ROWS`
-    /// rows on SQLite, one COPY on PostgreSQL.
-    pub async fn insert_rows<const N: usize>(&mut self, table: &str, columns: &str, rows: &[[B<'_>; N]]) -> ApiResult<()> {
-        match self {
-            Conn::Sqlite(c) => {
-                let one = format!("({})", vec!["?"; N].join(","));
-                let statement = |n: usize| format!("INSERT INTO {table} ({columns}) VALUES {}", vec![one.as_str(); n].join(","));
-                let full = statement(SQLITE_ROWS);
-                for chunk in rows.chunks(SQLITE_ROWS) {
-                    let last;
-                    let sql = if chunk.len() == SQLITE_ROWS {
-                        &full
-                    } else {
-                        last = statement(chunk.len());
-                        &last
-                    };
-                    bind_all!(sqlx::query(sql), chunk.iter().flatten()).execute(&mut *c).await?;
-                }
-            }
-            Conn::Pg(c) => {
-                let mut copy = c.copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
-                let mut buf = Vec::with_capacity(1 << 20);
-                for r in rows {
-                    copy_row(&mut buf, r);
-                    if buf.len() >= 1 << 20 {
-                        copy.send(std::mem::take(&mut buf)).await?;
-                    }
-                }
-                if !buf.is_empty() {
-                    copy.send(buf).await?;
-                }
-                copy.finish().await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Ends the use of a connection opened with `Cache::Large` after its
     /// transaction ended: on SQLite it is kept for the next import, its
     /// page cache emptied (the memory stays with its thread, for reuse).
@@ -348,9 +311,59 @@ fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Rows per multi-row INSERT in `insert_rows` (SQLite's limit on bound
-/// values, 32 766, allows 500 rows of up to 65 columns).
-const SQLITE_ROWS: usize = 500;
+/// Rows per statement of `insert_rows_on` (SQLite's limit on bound values,
+/// 32 766, allows 64 rows of up to 511 columns).
+const SQLITE_ROWS: usize = 64;
+
+/// Inserts whole rows into `table` on a SQLite handle lent by
+/// `on_sqlite_handle`: statements of `SQLITE_ROWS` rows (and one of a row
+/// for the rest), each prepared once. Through sqlx's driver the same rows
+/// cost about twice as much: it copies every bound value and re-binds a
+/// statement of thousands of values per call (docs/performance.md).
+pub fn insert_rows_on<const N: usize>(h: &rusqlite::Connection, table: &str, columns: &str, rows: &[[B<'_>; N]]) -> rusqlite::Result<()> {
+    let sql = |k: usize| {
+        let one = format!("({})", vec!["?"; N].join(", "));
+        format!("INSERT INTO {table} ({columns}) VALUES {}", vec![one; k].join(", "))
+    };
+    let mut many = None;
+    let mut single = None;
+    for chunk in rows.chunks(SQLITE_ROWS) {
+        let (st, k) = if chunk.len() == SQLITE_ROWS { (&mut many, SQLITE_ROWS) } else { (&mut single, 1) };
+        let st = match st {
+            Some(st) => st,
+            None => st.insert(h.prepare(&sql(k))?),
+        };
+        for part in chunk.chunks(k) {
+            for (i, v) in part.iter().flatten().enumerate() {
+                match *v {
+                    B::S(x) => st.raw_bind_parameter(i + 1, x)?,
+                    B::OS(x) => st.raw_bind_parameter(i + 1, x)?,
+                    B::I(x) => st.raw_bind_parameter(i + 1, x)?,
+                    B::OI(x) => st.raw_bind_parameter(i + 1, x)?,
+                }
+            }
+            st.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts whole rows into `table` with one COPY (PostgreSQL).
+pub async fn copy_rows<const N: usize>(c: &mut PgConnection, table: &str, columns: &str, rows: &[[B<'_>; N]]) -> ApiResult<()> {
+    let mut copy = c.copy_in_raw(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    for r in rows {
+        copy_row(&mut buf, r);
+        if buf.len() >= 1 << 20 {
+            copy.send(std::mem::take(&mut buf)).await?;
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf).await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
 
 /// Escapes a value for PostgreSQL's COPY text format.
 pub fn copy_text(out: &mut Vec<u8>, v: &str) {
@@ -428,7 +441,7 @@ fn sqlite_value(b: &B<'_>) -> rusqlite::types::Value {
 
 /// `$n` as SQLite's `?n`, which binds the n-th value wherever it appears
 /// (SQLite reads `$1` as a name, numbered in order of first appearance).
-fn numbered(sql: &str) -> String {
+pub fn numbered(sql: &str) -> String {
     let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     for (i, ch) in sql.char_indices() {

@@ -152,7 +152,7 @@ impl Texts {
         self.ends.push(self.text.len() as u32);
     }
 
-    fn iter(&self) -> impl Iterator<Item = &str> {
+    fn iter(&self) -> impl Iterator<Item = &str> + Clone {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts.zip(&self.ends).map(|(a, &b)| &self.text[a as usize..b as usize])
     }
@@ -225,11 +225,12 @@ impl ClientVisits {
     /// In the engine's order: (provider index, external id bytes). Rows
     /// read in that order (SQLite) are only checked.
     fn sorted(self) -> ClientVisits {
-        let ext: Vec<&str> = self.external_ids.iter().collect();
-        let key = |i: usize| (self.visits[i].provider, ext[i].as_bytes());
-        if (1..ext.len()).all(|i| key(i - 1) <= key(i)) {
+        let keys = self.visits.iter().map(|v| v.provider).zip(self.external_ids.iter().map(str::as_bytes));
+        if keys.clone().zip(keys.skip(1)).all(|(a, b)| a <= b) {
             return self;
         }
+        let ext: Vec<&str> = self.external_ids.iter().collect();
+        let key = |i: usize| (self.visits[i].provider, ext[i].as_bytes());
         let mut order: Vec<usize> = (0..ext.len()).collect();
         order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
         let mut out =
@@ -289,11 +290,8 @@ impl<'a> Sink<'a> {
 
     /// The last chunk (and the visits read).
     fn finish(mut self) -> (Option<Vec<ClientVisits>>, u64) {
-        if let Some(cv) = self.current.take() {
-            self.chunk_visits += cv.visits.len();
-            self.chunk.push(cv.sorted());
-        }
-        (Some(self.chunk).filter(|c| !c.is_empty()), self.read)
+        let full = self.current.take().and_then(|cv| self.push(cv));
+        (full.or(Some(self.chunk)).filter(|c| !c.is_empty()), self.read)
     }
 }
 
@@ -320,7 +318,7 @@ fn read_sqlite(
 ) -> ApiResult<u64> {
     let sqlite = |e: rusqlite::Error| ApiError::Internal(e.into());
     let int = |v: rusqlite::types::ValueRef<'_>| v.as_i64_or_null().map_err(|e| ApiError::Internal(e.into()));
-    let mut stmt = c.prepare(&format!("{}{SQLITE_ORDER}", VISITS.replace("$1", "?1"))).map_err(sqlite)?;
+    let mut stmt = c.prepare(&format!("{}{SQLITE_ORDER}", crate::bulk::numbered(VISITS))).map_err(sqlite)?;
     let mut rows = stmt.query([month]).map_err(sqlite)?;
     while let Some(r) = rows.next().map_err(sqlite)? {
         let col = |i: usize| r.get_ref(i).map_err(sqlite);

@@ -4,12 +4,25 @@
 //! portable pool.
 
 use super::{Adjustment, Flag, Line};
-use crate::bulk::{Conn, B};
+use crate::bulk::{copy_rows, insert_rows_on, Conn, B};
 use crate::error::{ApiError, ApiResult};
 
 const LINE_COLUMNS: &str =
     "settlement_id, seq, client_id, service_type, time_class, zone, rate_valid_from, rate_ore, quantity_num, quantity_den, amount_ore";
 const FLAG_COLUMNS: &str = "settlement_id, seq, client_id, service_type, external_id, code, detail, excess_ore";
+
+fn line_rows<'a>(id: &'a str, lines: &'a [Line]) -> Vec<[B<'a>; 11]> {
+    lines.iter().map(|l| line_values(id, l)).collect()
+}
+
+/// A flag's detail as stored (JSON text), for `flag_rows` to borrow.
+fn details(flags: &[Flag]) -> Vec<String> {
+    flags.iter().map(|f| f.detail.to_string()).collect()
+}
+
+fn flag_rows<'a>(id: &'a str, flags: &'a [Flag], details: &'a [String]) -> Vec<[B<'a>; 8]> {
+    flags.iter().zip(details).map(|(f, d)| flag_values(id, f, d)).collect()
+}
 
 fn line_values<'a>(id: &'a str, l: &'a Line) -> [B<'a>; 11] {
     [
@@ -68,74 +81,25 @@ pub async fn adjustments(c: &mut Conn, provider_id: &str, month: &str) -> ApiRes
         .collect())
 }
 
-/// Inserts a draft's lines and flags. On SQLite through statements of
-/// `SQLITE_ROWS` rows prepared once per draft and stepped on sqlx's own
-/// handle (`bulk::on_sqlite_handle`): sqlx's driver copies every bound
-/// value and re-binds a statement of thousands of values per call
-/// (docs/performance.md). One COPY per table on PostgreSQL.
+/// Inserts a draft's lines and flags: on SQLite on sqlx's own handle
+/// (`bulk::on_sqlite_handle`, `bulk::insert_rows_on`), one COPY per table
+/// on PostgreSQL.
 pub async fn insert_drafts(c: Conn, settlement_id: &str, lines: Vec<Line>, flags: Vec<Flag>) -> ApiResult<Conn> {
     match c {
         Conn::Sqlite(s) => {
             let id = settlement_id.to_string();
             let (s, done) = crate::bulk::on_sqlite_handle(s, move |h| -> rusqlite::Result<()> {
-                let rows: Vec<[B<'_>; 11]> = lines.iter().map(|l| line_values(&id, l)).collect();
-                insert_many(h, "settlement_lines", LINE_COLUMNS, &rows)?;
-                let details: Vec<String> = flags.iter().map(|f| f.detail.to_string()).collect();
-                let rows: Vec<[B<'_>; 8]> = flags.iter().zip(&details).map(|(f, d)| flag_values(&id, f, d)).collect();
-                insert_many(h, "settlement_flags", FLAG_COLUMNS, &rows)
+                insert_rows_on(h, "settlement_lines", LINE_COLUMNS, &line_rows(&id, &lines))?;
+                insert_rows_on(h, "settlement_flags", FLAG_COLUMNS, &flag_rows(&id, &flags, &details(&flags)))
             })
             .await?;
             done.map_err(anyhow::Error::from)?;
             Ok(Conn::Sqlite(s))
         }
-        mut pg => {
-            insert_lines(&mut pg, settlement_id, &lines).await?;
-            insert_flags(&mut pg, settlement_id, &flags).await?;
-            Ok(pg)
+        Conn::Pg(mut p) => {
+            copy_rows(&mut p, "settlement_lines", LINE_COLUMNS, &line_rows(settlement_id, &lines)).await?;
+            copy_rows(&mut p, "settlement_flags", FLAG_COLUMNS, &flag_rows(settlement_id, &flags, &details(&flags))).await?;
+            Ok(Conn::Pg(p))
         }
     }
-}
-
-/// Rows per statement of `insert_many`.
-const SQLITE_ROWS: usize = 64;
-
-/// Inserts `rows` into `table` with statements of `SQLITE_ROWS` rows (and
-/// one of a row for the rest).
-fn insert_many<const N: usize>(h: &rusqlite::Connection, table: &str, columns: &str, rows: &[[B<'_>; N]]) -> rusqlite::Result<()> {
-    let sql = |k: usize| {
-        let one = format!("({})", vec!["?"; N].join(", "));
-        format!("INSERT INTO {table} ({columns}) VALUES {}", vec![one; k].join(", "))
-    };
-    let mut many = None;
-    let mut single = None;
-    for chunk in rows.chunks(SQLITE_ROWS) {
-        let (st, k) = if chunk.len() == SQLITE_ROWS { (&mut many, SQLITE_ROWS) } else { (&mut single, 1) };
-        let st = match st {
-            Some(st) => st,
-            None => st.insert(h.prepare(&sql(k))?),
-        };
-        for part in chunk.chunks(k) {
-            for (i, v) in part.iter().flatten().enumerate() {
-                match *v {
-                    B::S(x) => st.raw_bind_parameter(i + 1, x)?,
-                    B::OS(x) => st.raw_bind_parameter(i + 1, x)?,
-                    B::I(x) => st.raw_bind_parameter(i + 1, x)?,
-                    B::OI(x) => st.raw_bind_parameter(i + 1, x)?,
-                }
-            }
-            st.raw_execute()?;
-        }
-    }
-    Ok(())
-}
-
-async fn insert_lines(c: &mut Conn, settlement_id: &str, lines: &[Line]) -> ApiResult<()> {
-    let rows: Vec<[B<'_>; 11]> = lines.iter().map(|l| line_values(settlement_id, l)).collect();
-    c.insert_rows("settlement_lines", LINE_COLUMNS, &rows).await
-}
-
-async fn insert_flags(c: &mut Conn, settlement_id: &str, flags: &[Flag]) -> ApiResult<()> {
-    let details: Vec<String> = flags.iter().map(|f| f.detail.to_string()).collect();
-    let rows: Vec<[B<'_>; 8]> = flags.iter().zip(&details).map(|(f, d)| flag_values(settlement_id, f, d)).collect();
-    c.insert_rows("settlement_flags", FLAG_COLUMNS, &rows).await
 }
