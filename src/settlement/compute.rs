@@ -13,6 +13,9 @@
 //!   before, cost it more than the sort).
 //!
 //! Both are grouped by client, and `Sink` builds each client's visits.
+//! The month is read in two halves at once (split at the middle client id,
+//! one connection and thread each) when a second connection can see the
+//! same snapshot (`Conn::begin_read_pair`); else on one.
 //!
 //! Clients are settled in chunks of whole clients on a blocking thread while
 //! the next chunk is read: each chunk gets its own small engine (the month's
@@ -29,7 +32,7 @@
 //! that order within the chunk, so flags can be named by external id at once.
 
 use super::loader::{self, MonthData};
-use crate::bulk::{Cache, Conn};
+use crate::bulk::Conn;
 use crate::error::{ApiError, ApiResult};
 use futures_util::TryStreamExt;
 use std::num::NonZeroU32;
@@ -76,6 +79,9 @@ pub struct Timings {
     pub visits_ms: u64,
     /// Settling what was left after the last read, and merging, ms.
     pub finish_ms: u64,
+    /// Connections the visits were read on at once: 2 when a second one
+    /// with the same snapshot could be had, else 1.
+    pub readers: u32,
 }
 
 /// The month's bounds as UTC text, comparable with stored timestamps.
@@ -299,6 +305,42 @@ impl<'a> Sink<'a> {
 const VISITS: &str = "SELECT client_id, provider_id, service_type, status, start_at, end_at, staff_count, quantity, \
      cancelled_at, external_id FROM visits WHERE month = $1";
 
+/// Which of the month's clients one reader reads: the month is split at a
+/// client id into two halves read at once on two connections that see the
+/// same snapshot (`Conn::begin_read_pair`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Whole,
+    Below(String),
+    From(String),
+}
+
+impl Part {
+    /// The condition on `client_id` after `VISITS`, with `bound` standing
+    /// for the client id.
+    fn condition(&self, bound: &str) -> String {
+        match self {
+            Part::Whole => String::new(),
+            Part::Below(_) => format!(" AND client_id < {bound}"),
+            Part::From(_) => format!(" AND client_id >= {bound}"),
+        }
+    }
+
+    fn client(&self) -> Option<&str> {
+        match self {
+            Part::Whole => None,
+            Part::Below(c) | Part::From(c) => Some(c),
+        }
+    }
+
+    /// The two halves of `clients` (sorted) by count, or the whole when
+    /// there are fewer than two.
+    fn halves(clients: &[String]) -> Option<(Part, Part)> {
+        let middle = clients.get(clients.len() / 2).filter(|_| clients.len() >= 2)?;
+        Some((Part::Below(middle.clone()), Part::From(middle.clone())))
+    }
+}
+
 /// On SQLite the table is stored in exactly this order (migration 0007):
 /// one range of it and no sort, in the engine's order already (SQLite
 /// compares text by bytes).
@@ -313,13 +355,19 @@ fn text(v: rusqlite::types::ValueRef<'_>) -> ApiResult<&str> {
 fn read_sqlite(
     c: &rusqlite::Connection,
     month: &str,
+    part: &Part,
     mut sink: Sink<'_>,
     out: &tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
 ) -> ApiResult<u64> {
     let sqlite = |e: rusqlite::Error| ApiError::Internal(e.into());
     let int = |v: rusqlite::types::ValueRef<'_>| v.as_i64_or_null().map_err(|e| ApiError::Internal(e.into()));
-    let mut stmt = c.prepare(&format!("{}{SQLITE_ORDER}", crate::bulk::numbered(VISITS))).map_err(sqlite)?;
-    let mut rows = stmt.query([month]).map_err(sqlite)?;
+    let sql = format!("{}{}{SQLITE_ORDER}", crate::bulk::numbered(VISITS), part.condition("?2"));
+    let mut stmt = c.prepare(&sql).map_err(sqlite)?;
+    let mut rows = match part.client() {
+        Some(client) => stmt.query([month, client]),
+        None => stmt.query([month]),
+    }
+    .map_err(sqlite)?;
     while let Some(r) = rows.next().map_err(sqlite)? {
         let col = |i: usize| r.get_ref(i).map_err(sqlite);
         let quantity = int(col(7)?)?.unwrap_or(0);
@@ -353,6 +401,7 @@ fn read_sqlite(
 async fn read_copy(
     c: &mut sqlx::PgConnection,
     month: Month,
+    part: &Part,
     mut sink: Sink<'_>,
     out: tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
 ) -> ApiResult<u64> {
@@ -362,7 +411,8 @@ async fn read_copy(
     // too cost the server 1.5 s of 3.9 s on the Stockholm month. A sort
     // the planner may still choose stays in memory.
     sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *c).await?;
-    let sql = format!("COPY ({} ORDER BY client_id) TO STDOUT", VISITS.replace("$1", &format!("'{month}'")));
+    let bound = format!("'{}'", part.client().unwrap_or_default().replace('\'', "''"));
+    let sql = format!("COPY ({}{} ORDER BY client_id) TO STDOUT", VISITS.replace("$1", &format!("'{month}'")), part.condition(&bound));
     let mut stream = c.copy_out_raw(&sql).await?;
     let mut carry: Vec<u8> = Vec::new();
     while let Some(bytes) = stream.try_next().await? {
@@ -445,6 +495,34 @@ fn copy_fields<const N: usize>(line: &[u8]) -> ApiResult<[Option<std::borrow::Co
         return Err(wrong());
     }
     Ok(out)
+}
+
+/// Reads one part of the month's visits on `conn` (in its read
+/// transaction) and hands whole clients to `out`; gives the connection back
+/// with the visits read.
+async fn read_part(
+    conn: Conn,
+    month: Month,
+    part: Part,
+    clients: std::sync::Arc<Vec<String>>,
+    ids: std::sync::Arc<(Vec<String>, Vec<String>)>,
+    out: tokio::sync::mpsc::Sender<Vec<ClientVisits>>,
+) -> ApiResult<(Conn, ApiResult<u64>)> {
+    match conn {
+        Conn::Sqlite(c) => {
+            let (c, read) = crate::bulk::on_sqlite_handle(c, move |h| {
+                let sink = Sink::new(&clients, Ids::new(&ids.0, &ids.1));
+                read_sqlite(h, &month.to_string(), &part, sink, &out)
+            })
+            .await?;
+            Ok((Conn::Sqlite(c), read))
+        }
+        Conn::Pg(mut c) => {
+            let sink = Sink::new(&clients, Ids::new(&ids.0, &ids.1));
+            let read = read_copy(&mut c, month, &part, sink, out).await;
+            Ok((Conn::Pg(c), read))
+        }
+    }
 }
 
 fn engine_error(e: InputError) -> ApiError {
@@ -542,20 +620,21 @@ const CHUNK_CLIENTS: usize = 4_096;
 
 /// Loads and settles `month`. Reads in one transaction on a connection of
 /// its own, so every table is seen at the same moment (PostgreSQL:
-/// repeatable read; SQLite: the WAL snapshot) and writers go on meanwhile.
+/// repeatable read; SQLite: the WAL snapshot) and writers go on meanwhile;
+/// the visits in two halves at once when a second connection with the same
+/// snapshot can be had (`Conn::begin_read_pair`).
 pub async fn compute(db: &crate::db::Db, month: Month) -> ApiResult<Computed> {
     let started = Instant::now();
     let _prefetch = crate::bulk::prefetch_sqlite_file(db);
-    let mut conn = Conn::open(db, Cache::Default).await?;
-    conn.begin_read().await?;
-    let result = compute_on(conn, month, started).await;
+    let (conn, second) = Conn::begin_read_pair(db).await?;
+    let result = compute_on(conn, second, month, started).await;
     if let Err(e) = &result {
         tracing::debug!(error = ?e, "settlement read failed");
     }
     result
 }
 
-async fn compute_on(conn: Conn, month: Month, started: Instant) -> ApiResult<Computed> {
+async fn compute_on(conn: Conn, second: Option<Conn>, month: Month, started: Instant) -> ApiResult<Computed> {
     let (conn, mut data) = loader::load(conn, month).await?;
     let n_clients = data.clients.len();
     let n_providers = data.providers.len();
@@ -621,34 +700,39 @@ async fn compute_on(conn: Conn, month: Month, started: Instant) -> ApiResult<Com
         Ok((shared, totals))
     });
 
-    let (read_result, conn) = match conn {
-        Conn::Sqlite(c) => {
-            let clients = std::mem::take(&mut data.clients);
-            let month_text = month.to_string();
-            let (c, (read, clients)) = crate::bulk::on_sqlite_handle(c, move |h| {
-                let sink = Sink::new(&clients, Ids::new(&provider_ids, &service_codes));
-                let read = read_sqlite(h, &month_text, sink, &send);
-                drop(send);
-                (read, clients)
-            })
-            .await?;
-            data.clients = clients;
-            (read, Conn::Sqlite(c))
-        }
-        Conn::Pg(mut c) => {
-            let sink = Sink::new(&data.clients, Ids::new(&provider_ids, &service_codes));
-            let read = read_copy(&mut c, month, sink, send).await;
-            (read, Conn::Pg(c))
-        }
+    // The readers share the id lists; they come back to `data` after.
+    let clients = std::sync::Arc::new(std::mem::take(&mut data.clients));
+    let ids = std::sync::Arc::new((provider_ids, service_codes));
+    let (first_part, second_part) = match (&second, Part::halves(&clients)) {
+        (Some(_), Some((a, b))) => (a, Some(b)),
+        _ => (Part::Whole, None),
     };
+    let mut readers = Vec::new();
+    let n_readers = 1 + u32::from(second_part.is_some());
+    for (c, part) in std::iter::once((conn, first_part)).chain(second.zip(second_part)) {
+        readers.push(tokio::spawn(read_part(c, month, part, clients.clone(), ids.clone(), send.clone())));
+    }
+    drop(send);
+    let mut read_result: ApiResult<u64> = Ok(0);
+    let mut conns = Vec::new();
+    for reader in readers {
+        let (c, read) = reader.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("reading task: {e}")))??;
+        conns.push(c);
+        read_result = match (read_result, read) {
+            (Ok(a), Ok(b)) => Ok(a + b),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+    }
+    data.clients = std::sync::Arc::try_unwrap(clients).unwrap_or_else(|shared| shared.as_ref().clone());
     let visits_done = Instant::now();
     let visits_ms = (visits_done - started).as_millis() as u64 - context_ms;
     let joined = worker.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("settling thread: {e}")))?;
     let visits_read = read_result?;
     let (shared, totals) = joined.map_err(engine_error)?;
-    let mut conn = conn;
-    conn.commit().await?;
-    conn.close().await;
+    for mut c in conns {
+        c.commit().await?;
+        c.close().await;
+    }
 
     let Totals { lines, flags, by_profile } = totals;
     let mut providers = Vec::with_capacity(n_providers);
@@ -689,7 +773,7 @@ async fn compute_on(conn: Conn, month: Month, started: Instant) -> ApiResult<Com
     let finish_ms = visits_done.elapsed().as_millis() as u64;
     data.decisions = Vec::new();
     data.assignments = Vec::new();
-    Ok(Computed { data, providers, visits: visits_read, timings: Timings { context_ms, visits_ms, finish_ms } })
+    Ok(Computed { data, providers, visits: visits_read, timings: Timings { context_ms, visits_ms, finish_ms, readers: n_readers } })
 }
 
 /// Whether a flag blocks approval.
@@ -700,6 +784,18 @@ pub fn blocks_approval(code: FlagCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_month_splits_at_the_middle_client() {
+        let ids: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        assert_eq!(Part::halves(&ids), Some((Part::Below("c".into()), Part::From("c".into()))));
+        assert_eq!(Part::halves(&ids[..2]), Some((Part::Below("b".into()), Part::From("b".into()))));
+        assert_eq!(Part::halves(&ids[..1]), None);
+        assert_eq!(Part::Below("c".into()).condition("?2"), " AND client_id < ?2");
+        assert_eq!(Part::From("c".into()).condition("?2"), " AND client_id >= ?2");
+        assert_eq!(Part::Whole.condition("?2"), "");
+        assert_eq!(Part::Whole.client(), None);
+    }
 
     #[test]
     fn parses_stored_timestamps_like_jiff() {

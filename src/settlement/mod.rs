@@ -186,9 +186,9 @@ pub struct RunReport {
 /// Computes `month` and stores every provider's draft (approved months are
 /// kept). With `approve`, approves every draft that may be approved.
 pub async fn run_month(db: &crate::db::Db, month: Month, by: &str, now: &str, approve: bool) -> ApiResult<RunReport> {
-    let computed = compute::compute(db, month).await?;
+    let computed = std::sync::Arc::new(compute::compute(db, month).await?);
     let t = std::time::Instant::now();
-    let saved = store::save(db, &computed, by, now).await?;
+    let saved = store::save(db, computed.clone(), by, now).await?;
     let store_ms = t.elapsed().as_millis() as u64;
     let mut report = RunReport {
         month: month.to_string(),
@@ -344,6 +344,12 @@ pub fn write_canonical(
     totals: (i64, i64),
     adjustments: &[Adjustment],
 ) -> std::io::Result<()> {
+    write_canonical_lines(out, month, provider_id, lines)?;
+    write_canonical_rest(out, totals, adjustments)
+}
+
+/// The canonical text up to and with the lines.
+fn write_canonical_lines(out: &mut impl std::io::Write, month: &str, provider_id: &str, lines: &[Line]) -> std::io::Result<()> {
     writeln!(out, "valfri-settlement-text 1")?;
     writeln!(out, "month {month}")?;
     out.write_all(b"provider ")?;
@@ -358,6 +364,11 @@ pub fn write_canonical(
         field(out, &l.zone)?;
         writeln!(out, " {}/{} {}", l.quantity_num, l.quantity_den, l.amount_ore)?;
     }
+    Ok(())
+}
+
+/// The canonical text after the lines: totals and adjustments.
+fn write_canonical_rest(out: &mut impl std::io::Write, totals: (i64, i64), adjustments: &[Adjustment]) -> std::io::Result<()> {
     let (lines_total, vat) = totals;
     writeln!(out, "lines_total {lines_total}")?;
     writeln!(out, "vat {vat}")?;
@@ -383,6 +394,7 @@ pub fn write_canonical(
     writeln!(out, "total {}", lines_total.saturating_add(vat).saturating_add(adjustments_total))
 }
 
+#[derive(Clone)]
 struct HashWriter(Sha256);
 
 impl std::io::Write for HashWriter {
@@ -397,21 +409,45 @@ impl std::io::Write for HashWriter {
 
 /// Hex SHA-256 of the canonical text.
 pub fn checksum(month: &str, provider_id: &str, lines: &[Line], totals: (i64, i64), adjustments: &[Adjustment]) -> String {
-    let mut h = HashWriter(Sha256::new());
-    // Writing into a hasher cannot fail.
-    let _ = write_canonical(&mut h, month, provider_id, lines, totals, adjustments);
-    hex::encode(h.0.finalize())
+    LinesChecksum::new(month, provider_id, lines).finish(totals, adjustments)
+}
+
+/// The checksum's hash of the canonical text up to the lines: the lines
+/// are hashed ahead (while another draft is written), the totals and
+/// adjustments by the writer, which reads the adjustments in its
+/// transaction.
+#[derive(Clone)]
+pub struct LinesChecksum(HashWriter);
+
+impl LinesChecksum {
+    pub fn new(month: &str, provider_id: &str, lines: &[Line]) -> LinesChecksum {
+        let mut h = HashWriter(Sha256::new());
+        // Writing into a hasher cannot fail.
+        let _ = write_canonical_lines(&mut h, month, provider_id, lines);
+        LinesChecksum(h)
+    }
+
+    pub fn finish(mut self, totals: (i64, i64), adjustments: &[Adjustment]) -> String {
+        let _ = write_canonical_rest(&mut self.0, totals, adjustments);
+        hex::encode(self.0 .0.finalize())
+    }
 }
 
 /// Hex SHA-256 over the flags, to tell whether a recompute changed them.
 pub fn flags_checksum(flags: &[Flag]) -> String {
+    let details: Vec<String> = flags.iter().map(|f| f.detail.to_string()).collect();
+    flags_checksum_with(flags, &details)
+}
+
+/// `flags_checksum` with each flag's detail as stored (JSON text).
+pub fn flags_checksum_with(flags: &[Flag], details: &[String]) -> String {
     let mut h = HashWriter(Sha256::new());
-    for f in flags {
+    for (f, detail) in flags.iter().zip(details) {
         let _ = field(&mut h, &f.client_id);
         let _ = field(&mut h, &f.service_type);
         let _ = field(&mut h, f.external_id.as_deref().unwrap_or("-"));
         let _ = field(&mut h, &f.code);
-        let _ = field(&mut h, &f.detail.to_string());
+        let _ = field(&mut h, detail);
         let _ = writeln!(h, " {}", f.excess_ore.map_or("-".to_string(), |x| x.to_string()));
     }
     hex::encode(h.0.finalize())

@@ -15,11 +15,6 @@ fn line_rows<'a>(id: &'a str, lines: &'a [Line]) -> Vec<[B<'a>; 11]> {
     lines.iter().map(|l| line_values(id, l)).collect()
 }
 
-/// A flag's detail as stored (JSON text), for `flag_rows` to borrow.
-fn details(flags: &[Flag]) -> Vec<String> {
-    flags.iter().map(|f| f.detail.to_string()).collect()
-}
-
 fn flag_rows<'a>(id: &'a str, flags: &'a [Flag], details: &'a [String]) -> Vec<[B<'a>; 8]> {
     flags.iter().zip(details).map(|(f, d)| flag_values(id, f, d)).collect()
 }
@@ -81,16 +76,16 @@ pub async fn adjustments(c: &mut Conn, provider_id: &str, month: &str) -> ApiRes
         .collect())
 }
 
-/// Inserts a draft's lines and flags: on SQLite on sqlx's own handle
-/// (`bulk::on_sqlite_handle`, `bulk::insert_rows_on`), one COPY per table
-/// on PostgreSQL.
-pub async fn insert_drafts(c: Conn, settlement_id: &str, lines: Vec<Line>, flags: Vec<Flag>) -> ApiResult<Conn> {
+/// Inserts a draft's lines and flags (with each flag's detail as stored,
+/// JSON text): on SQLite on sqlx's own handle (`bulk::on_sqlite_handle`,
+/// `bulk::insert_rows_on`), one COPY per table on PostgreSQL.
+pub async fn insert_drafts(c: Conn, settlement_id: &str, lines: Vec<Line>, flags: Vec<Flag>, details: Vec<String>) -> ApiResult<Conn> {
     match c {
         Conn::Sqlite(s) => {
             let id = settlement_id.to_string();
             let (s, done) = crate::bulk::on_sqlite_handle(s, move |h| -> rusqlite::Result<()> {
                 insert_rows_on(h, "settlement_lines", LINE_COLUMNS, &line_rows(&id, &lines))?;
-                insert_rows_on(h, "settlement_flags", FLAG_COLUMNS, &flag_rows(&id, &flags, &details(&flags)))
+                insert_rows_on(h, "settlement_flags", FLAG_COLUMNS, &flag_rows(&id, &flags, &details))
             })
             .await?;
             done.map_err(anyhow::Error::from)?;
@@ -98,7 +93,7 @@ pub async fn insert_drafts(c: Conn, settlement_id: &str, lines: Vec<Line>, flags
         }
         Conn::Pg(mut p) => {
             copy_rows(&mut p, "settlement_lines", LINE_COLUMNS, &line_rows(settlement_id, &lines)).await?;
-            copy_rows(&mut p, "settlement_flags", FLAG_COLUMNS, &flag_rows(settlement_id, &flags, &details(&flags))).await?;
+            copy_rows(&mut p, "settlement_flags", FLAG_COLUMNS, &flag_rows(settlement_id, &flags, &details)).await?;
             Ok(Conn::Pg(p))
         }
     }

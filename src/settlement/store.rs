@@ -213,27 +213,67 @@ pub struct SaveReport {
 /// Rows written before a commit: bounds how long SQLite's write lock is held.
 const ROWS_PER_TRANSACTION: usize = 100_000;
 
+/// One provider's draft as rows, with its lines and flags hashed.
+struct Prepared {
+    lines: Vec<Line>,
+    flags: Vec<Flag>,
+    /// Each flag's detail as stored (JSON text).
+    details: Vec<String>,
+    lines_sum: super::LinesChecksum,
+    flags_sum: String,
+}
+
+fn prepare(computed: &Computed, p: usize) -> Prepared {
+    let (lines, flags) = rows_of(computed, &computed.providers[p]);
+    let details: Vec<String> = flags.iter().map(|f| f.detail.to_string()).collect();
+    let lines_sum = super::LinesChecksum::new(&computed.data.month.to_string(), &computed.data.providers[p].id, &lines);
+    let flags_sum = super::flags_checksum_with(&flags, &details);
+    Prepared { lines, flags, details, lines_sum, flags_sum }
+}
+
 /// Stores the computed month as drafts: one per provider, replacing the
 /// previous draft; approved and exported months are left as they are. A
 /// draft whose lines, adjustments and flags are unchanged is not rewritten
 /// (and keeps its revision). Written through a native connection, several
-/// providers per transaction.
-pub async fn save(db: &crate::db::Db, computed: &Computed, by: &str, now: &str) -> ApiResult<SaveReport> {
+/// providers per transaction, while a thread of its own builds (and hashes)
+/// the next providers' rows: the two took about the same time one after
+/// the other (docs/performance.md).
+pub async fn save(db: &crate::db::Db, computed: std::sync::Arc<Computed>, by: &str, now: &str) -> ApiResult<SaveReport> {
     let conn = Conn::open(db, Cache::Default).await?;
+    let (send, prepared) = tokio::sync::mpsc::channel::<Prepared>(2);
+    let ahead = computed.clone();
+    let builder = tokio::task::spawn_blocking(move || {
+        for p in 0..ahead.providers.len() {
+            if send.blocking_send(prepare(&ahead, p)).is_err() {
+                // The writer stopped on an error; it is reported there.
+                break;
+            }
+        }
+    });
     // On an error the connection is dropped, which rolls back what is not
     // committed.
-    let (conn, report) = save_on(conn, computed, by, now).await?;
+    let saved = save_on(conn, &computed, prepared, by, now).await;
+    let built = builder.await;
+    let (conn, report) = saved?;
+    built.map_err(|e| ApiError::Internal(anyhow::anyhow!("building the drafts' rows: {e}")))?;
     conn.close().await;
     Ok(report)
 }
 
-async fn save_on(mut conn: Conn, computed: &Computed, by: &str, now: &str) -> ApiResult<(Conn, SaveReport)> {
+async fn save_on(
+    mut conn: Conn,
+    computed: &Computed,
+    mut prepared: tokio::sync::mpsc::Receiver<Prepared>,
+    by: &str,
+    now: &str,
+) -> ApiResult<(Conn, SaveReport)> {
     let month = computed.data.month.to_string();
     let mut report = SaveReport::default();
     let mut pending_rows = 0usize;
     conn.begin().await?;
     for (p, result) in computed.data.providers.iter().zip(&computed.providers) {
-        let (lines, flags) = rows_of(computed, result);
+        let Prepared { lines, flags, details, lines_sum, flags_sum: fsum } =
+            prepared.recv().await.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the drafts' rows stopped coming")))?;
         let no_rate = result.flags.iter().filter(|f| f.flag.code == FlagCode::NoRate).count() as i64;
         let vat_bp = result.vat_bp.map(i64::from);
         let new_id = uuid::Uuid::now_v7().to_string();
@@ -262,8 +302,7 @@ async fn save_on(mut conn: Conn, computed: &Computed, by: &str, now: &str) -> Ap
         let (id, old_sum, old_flags) = native::head(&mut conn, &p.id, &month).await?;
         let adjustments = native::adjustments(&mut conn, &p.id, &month).await?;
         let totals = (result.lines_total.ore(), result.vat.ore());
-        let sum = super::checksum(&month, &p.id, &lines, totals, &adjustments);
-        let fsum = super::flags_checksum(&flags);
+        let sum = lines_sum.finish(totals, &adjustments);
         if !inserted && sum == old_sum && fsum == old_flags {
             conn.exec("UPDATE settlements SET computed_at = $1, computed_by = $2 WHERE id = $3", &[B::S(now), B::S(by), B::S(&id)]).await?;
             report.unchanged.push(p.id.clone());
@@ -275,7 +314,7 @@ async fn save_on(mut conn: Conn, computed: &Computed, by: &str, now: &str) -> Ap
         }
         let adjustments_total: i64 = adjustments.iter().map(|a| a.amount_ore).sum();
         let (line_count, flag_count) = (lines.len(), flags.len());
-        conn = native::insert_drafts(conn, &id, lines, flags).await?;
+        conn = native::insert_drafts(conn, &id, lines, flags, details).await?;
         conn.exec(
             "UPDATE settlements SET revision = revision + $1, lines_total_ore = $2, vat_basis_points = $3, vat_ore = $4, \
              adjustments_total_ore = $5, total_ore = $6, line_count = $7, flag_count = $8, no_rate_flags = $9, checksum = $10, \

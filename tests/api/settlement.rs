@@ -849,6 +849,44 @@ async fn the_same_input_gives_byte_identical_statements() {
     assert_eq!(first, third);
 }
 
+/// The month's visits are read in two halves at once, on two connections
+/// that share a snapshot; on SQLite, while another writer holds the write
+/// lock, on one. Both reads give the same settlement.
+#[tokio::test]
+async fn one_reader_and_two_readers_settle_a_month_alike() {
+    use valfri::settlement::{compute, store};
+    let mut w = world().await;
+    let (a, b) = (w.a.clone(), w.b.clone());
+    for k in 0..8 {
+        let p = if k % 2 == 0 { &a } else { &b };
+        let client = w.care_client(p).await;
+        for (d, day) in ["03", "11", "17", "24"].iter().enumerate() {
+            let ext = format!("r{k}-{d}");
+            w.visit(v(p, &ext, &client, &format!("2026-03-{day}T08:00"), &format!("2026-03-{day}T{:02}:30", 9 + k % 3))).await;
+        }
+    }
+    let db = &w.app.state.db;
+    let month: valfri_core::Month = "2026-03".parse().unwrap();
+    let rows = |c: &compute::Computed| c.providers.iter().map(|p| format!("{:?}", store::rows_of(c, p))).collect::<Vec<_>>();
+    let two = compute::compute(db, month).await.unwrap();
+    assert_eq!(two.timings.readers, 2);
+    assert_eq!(two.visits, 32);
+    let mut held = db.pool.acquire().await.unwrap();
+    if backend() == "sqlite" {
+        sqlx::Executor::execute(&mut *held, "BEGIN IMMEDIATE").await.unwrap();
+    }
+    let one = compute::compute(db, month).await.unwrap();
+    if backend() == "sqlite" {
+        sqlx::Executor::execute(&mut *held, "ROLLBACK").await.unwrap();
+        assert_eq!(one.timings.readers, 1);
+    }
+    drop(held);
+    assert_eq!(one.visits, two.visits);
+    assert_eq!(rows(&one), rows(&two));
+    let totals = |c: &compute::Computed| c.providers.iter().map(|p| (p.lines_total, p.vat)).collect::<Vec<_>>();
+    assert_eq!(totals(&one), totals(&two));
+}
+
 /// The server's settlement equals the engine run directly on an input built
 /// here, independently, from the same random data (other index numbering,
 /// other insertion order).
