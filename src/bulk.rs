@@ -294,23 +294,46 @@ where
     tokio::task::spawn_blocking(move || {
         let out = {
             let mut locked = rt.block_on(c.lock_handle())?;
-            let raw = locked.as_raw_handle().as_ptr();
-            // SAFETY: while `locked` lives, sqlx's worker thread makes no
-            // call on this handle or its statements (sqlx documents
-            // `LockedSqliteHandle` so). `from_handle` borrows the handle: the
-            // rusqlite connection never closes it, and it is dropped (its
-            // statements finalized) before `locked` is.
-            #[allow(unsafe_code)]
-            let borrowed = unsafe { rusqlite::Connection::from_handle(raw) }.map_err(anyhow::Error::from)?;
-            let out = f(&borrowed);
-            drop(borrowed);
-            drop(locked);
-            out
+            borrow_handle(&mut locked, f)?
         };
         Ok((c, out))
     })
     .await
     .map_err(|e| crate::error::ApiError::Internal(anyhow::anyhow!("reading thread: {e}")))?
+}
+
+/// `on_sqlite_handle` for a connection the caller keeps (a writer in the
+/// middle of its transaction): `f` runs on this thread, which the runtime
+/// is told is blocked (`block_in_place`) when it has other workers to give
+/// the rest of its tasks to. For work of milliseconds per call, like one
+/// chunk of an import's rows.
+pub async fn with_sqlite_handle<T, F>(c: &mut SqliteConnection, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&rusqlite::Connection) -> T,
+{
+    let mut locked = c.lock_handle().await?;
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| borrow_handle(&mut locked, f)),
+        _ => borrow_handle(&mut locked, f),
+    }
+}
+
+/// Calls `f` with the locked handle as a rusqlite connection.
+fn borrow_handle<T, F>(locked: &mut sqlx::sqlite::LockedSqliteHandle<'_>, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&rusqlite::Connection) -> T,
+{
+    let raw = locked.as_raw_handle().as_ptr();
+    // SAFETY: while `locked` lives, sqlx's worker thread makes no call on
+    // this handle or its statements (sqlx documents `LockedSqliteHandle`
+    // so), and `locked` outlives this call. `from_handle` borrows the
+    // handle: the rusqlite connection never closes it, and it is dropped
+    // (its statements finalized) before this function returns.
+    #[allow(unsafe_code)]
+    let borrowed = unsafe { rusqlite::Connection::from_handle(raw) }.map_err(anyhow::Error::from)?;
+    let out = f(&borrowed);
+    drop(borrowed);
+    Ok(out)
 }
 
 /// Has the OS read a SQLite database file into its page cache, from start

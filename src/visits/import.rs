@@ -24,7 +24,7 @@ use std::hash::BuildHasher;
 use utoipa::ToSchema;
 
 /// Rows per multi-row statement on SQLite and per COPY on PostgreSQL.
-const SQLITE_CHUNK: usize = 500;
+const SQLITE_CHUNK: usize = 8192;
 const PG_CHUNK: usize = 20_000;
 /// Rejections kept in the report and the database; the count has them all.
 pub const MAX_REJECTIONS_KEPT: usize = 10_000;
@@ -227,27 +227,15 @@ const PER_ROW: usize = 20;
 /// external id, client, service, status, staff, staff count, start, end, local date, minutes.
 type StoredRow = (String, String, String, String, String, i64, String, String, String, i64);
 
-/// Plain positional `?` (see `crate::bulk::positional`): every value bound in order.
-fn sqlite_upsert_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(200 + n * 50);
-    sql.push_str("INSERT INTO visits (");
-    sql.push_str(COLS);
-    sql.push_str(") VALUES ");
-    for r in 0..n {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..PER_ROW {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push('?');
-        }
-        sql.push(')');
+/// One row's INSERT with plain positional `?`, every value bound in order;
+/// with `upsert`, replacing the provider's visit of the same external id.
+fn sqlite_insert_sql(upsert: bool) -> String {
+    let values = vec!["?"; PER_ROW].join(", ");
+    let mut sql = format!("INSERT INTO visits ({COLS}) VALUES ({values})");
+    if upsert {
+        sql.push_str(" ON CONFLICT (provider_id, external_id) DO UPDATE SET ");
+        sql.push_str(UPSERT_SET);
     }
-    sql.push_str(" ON CONFLICT (provider_id, external_id) DO UPDATE SET ");
-    sql.push_str(UPSERT_SET);
     sql
 }
 
@@ -493,37 +481,79 @@ impl Importer {
             }
             keep.push((row, kind, ext));
         }
-        let writes: Vec<&Row> = keep.iter().filter(|(_, k, _)| *k != Kind::Unchanged).map(|(r, _, _)| r).collect();
+        let mut writes: Vec<(&Row, bool)> =
+            keep.iter().filter(|(_, k, _)| *k != Kind::Unchanged).map(|(r, k, _)| (r, *k == Kind::New)).collect();
+        if self.conn.backend() == Backend::Sqlite {
+            // In the clustered key's order (month, client, …): neighbours
+            // land on the same pages, which stay in the cache.
+            let ids = &self.refs.client_ids;
+            let month = |day: i64| {
+                let (y, m, _) = time::civil_from_days(day);
+                y * 12 + m
+            };
+            let mut keyed: Vec<_> = writes.into_iter().map(|w| (month(w.0.local_day), ids[w.0.client as usize].as_str(), w)).collect();
+            keyed.sort_unstable_by(|a, b| (a.0, a.1, &a.2 .0.external_id).cmp(&(b.0, b.1, &b.2 .0.external_id)));
+            writes = keyed.into_iter().map(|(_, _, w)| w).collect();
+        }
+        let fresh: Vec<bool> = writes.iter().map(|(_, f)| *f).collect();
+        let writes: Vec<&Row> = writes.into_iter().map(|(r, _)| r).collect();
         match &mut self.conn {
             Conn::Sqlite(c) => {
-                for part in writes.chunks(SQLITE_CHUNK) {
-                    let f = Formatted::of(part);
-                    let sql = sqlite_upsert_sql(part.len());
-                    let mut q = sqlx::query(&sql);
-                    for (i, r) in part.iter().enumerate() {
-                        q = q
-                            .bind(self.opts.provider_id.as_str())
-                            .bind(self.import_id.as_str())
-                            .bind(r.external_id.as_str())
-                            .bind(self.refs.client_ids[r.client as usize].as_str())
-                            .bind(self.refs.services[usize::from(r.service)].code.as_str())
-                            .bind(r.status.as_str())
-                            .bind(f.opt(i, 0))
-                            .bind(f.opt(i, 1))
-                            .bind(f.opt(i, 2))
-                            .bind(f.opt(i, 3))
-                            .bind(f.opt(i, 4))
-                            .bind(r.staff_ref.as_str())
-                            .bind(i64::from(r.staff_count))
-                            .bind(r.quantity)
-                            .bind(f.get(i, 5))
-                            .bind(f.get(i, 6))
-                            .bind(r.minutes)
-                            .bind(f.get(i, 7))
-                            .bind(f.get(i, 8))
-                            .bind(r.hash as i64);
-                    }
-                    q.execute(&mut *c).await?;
+                if !writes.is_empty() {
+                    let f = Formatted::of(&writes);
+                    let (provider, import) = (self.opts.provider_id.as_str(), self.import_id.as_str());
+                    let refs = &self.refs;
+                    let done = crate::bulk::with_sqlite_handle(c, |h| -> rusqlite::Result<()> {
+                        // One row a statement, and a plain INSERT for a
+                        // visit not stored before: a statement that may
+                        // abort after writing more than one B-tree entry
+                        // (many rows, or an upsert) keeps a journal of every
+                        // page it touches, which cost the import a third of
+                        // its time (docs/performance.md). A single-row
+                        // INSERT checks every constraint before it writes,
+                        // so one that fails has written nothing, and the row
+                        // goes through the upsert after all.
+                        let mut insert = h.prepare(&sqlite_insert_sql(false))?;
+                        let mut upsert = h.prepare(&sqlite_insert_sql(true))?;
+                        for (i, r) in writes.iter().enumerate() {
+                            let values: [&dyn rusqlite::ToSql; PER_ROW] = [
+                                &provider,
+                                &import,
+                                &r.external_id,
+                                &refs.client_ids[r.client as usize],
+                                &refs.services[usize::from(r.service)].code,
+                                &r.status.as_str(),
+                                &f.opt(i, 0),
+                                &f.opt(i, 1),
+                                &f.opt(i, 2),
+                                &f.opt(i, 3),
+                                &f.opt(i, 4),
+                                &r.staff_ref,
+                                &r.staff_count,
+                                &r.quantity,
+                                &f.get(i, 5),
+                                &f.get(i, 6),
+                                &r.minutes,
+                                &f.get(i, 7),
+                                &f.get(i, 8),
+                                &(r.hash as i64),
+                            ];
+                            let inserted = if fresh[i] { Some(insert.execute(&values[..])) } else { None };
+                            match inserted {
+                                Some(Ok(_)) => {}
+                                Some(Err(rusqlite::Error::SqliteFailure(e, _))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                                    upsert.execute(&values[..])?;
+                                }
+                                Some(Err(e)) => return Err(e),
+                                None => {
+                                    upsert.execute(&values[..])?;
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                    done.map_err(anyhow::Error::from)?;
                 }
             }
             Conn::Pg(c) => {
