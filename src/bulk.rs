@@ -1,11 +1,12 @@
 //! A native connection for the bulk paths (the visit import, writing a
 //! month's settlement drafts), so they can use what each backend does
-//! fastest: multi-row INSERTs with positional `?` on SQLite, COPY on
-//! PostgreSQL. The `Any` driver converts every bound value on the way, which
-//! millions of rows cannot afford. Backend-specific code lives here and in
-//! its two callers, for speed only (see src/db.rs); every other query goes
-//! through the portable `Any` pool. Queries are written once, with `$n`
-//! placeholders both backends accept.
+//! fastest: statements stepped on SQLite's own handle (`on_sqlite_handle`,
+//! `with_sqlite_handle`), COPY on PostgreSQL. The `Any` driver converts
+//! every bound value on the way, which millions of rows cannot afford.
+//! Backend-specific code lives here and in its two callers, for speed only
+//! (see src/db.rs); every other query goes through the portable `Any`
+//! pool. Queries are written once, with `$n` placeholders both backends
+//! accept.
 
 use crate::db::{Backend, Db};
 use crate::error::ApiResult;

@@ -1,9 +1,10 @@
 //! The one import pipeline for every way visits arrive (CSV, API, demo):
 //! rows are validated as they stream in, buffered in chunks, compared with
 //! what is stored (only when the provider had visits before), and written
-//! in one transaction on a native connection: multi-row INSERT … ON
-//! CONFLICT on SQLite, COPY into a staging table and one merge on
-//! PostgreSQL. Then the flags of the touched months are recomputed, the
+//! in one transaction on a native connection: on SQLite one row a
+//! statement on sqlx's own handle, in the clustered key's order (a plain
+//! INSERT for a new visit, `INSERT … ON CONFLICT` for a correction), COPY
+//! into a staging table and one merge on PostgreSQL. Then the flags of the touched months are recomputed, the
 //! audit events and the import report written, and the transaction commits.
 //!
 //! Policy (docs/visits-csv.md): keep the good rows and report the bad ones;
@@ -23,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;
 use utoipa::ToSchema;
 
-/// Rows per multi-row statement on SQLite and per COPY on PostgreSQL.
+/// Rows per chunk: sorted and written together on SQLite, one COPY on PostgreSQL.
 const SQLITE_CHUNK: usize = 8192;
 const PG_CHUNK: usize = 20_000;
 /// Rejections kept in the report and the database; the count has them all.
@@ -508,8 +509,8 @@ impl Importer {
                         // visit not stored before: a statement that may
                         // abort after writing more than one B-tree entry
                         // (many rows, or an upsert) keeps a journal of every
-                        // page it touches, which cost the import a third of
-                        // its time (docs/performance.md). A single-row
+                        // page it touches (a tenth of the import's CPU when
+                        // measured, docs/performance.md). A single-row
                         // INSERT checks every constraint before it writes,
                         // so one that fails has written nothing, and the row
                         // goes through the upsert after all.
