@@ -414,15 +414,21 @@ pub fn insert_rows_on<const N: usize>(h: &rusqlite::Connection, table: &str, col
             None => st.insert(h.prepare(&sql(k))?),
         };
         for part in chunk.chunks(k) {
-            for (i, v) in part.iter().flatten().enumerate() {
-                match *v {
-                    B::S(x) => st.raw_bind_parameter(i + 1, x)?,
-                    B::OS(x) => st.raw_bind_parameter(i + 1, x)?,
-                    B::I(x) => st.raw_bind_parameter(i + 1, x)?,
-                    B::OI(x) => st.raw_bind_parameter(i + 1, x)?,
-                }
-            }
+            bind_all(st, part.iter().flatten())?;
             st.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds `values` to a prepared SQLite statement's positional `?`, in order.
+pub fn bind_all<'r, 'v: 'r>(st: &mut rusqlite::Statement<'_>, values: impl IntoIterator<Item = &'r B<'v>>) -> rusqlite::Result<()> {
+    for (i, v) in values.into_iter().enumerate() {
+        match *v {
+            B::S(x) => st.raw_bind_parameter(i + 1, x)?,
+            B::OS(x) => st.raw_bind_parameter(i + 1, x)?,
+            B::I(x) => st.raw_bind_parameter(i + 1, x)?,
+            B::OI(x) => st.raw_bind_parameter(i + 1, x)?,
         }
     }
     Ok(())

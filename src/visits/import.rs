@@ -4,8 +4,9 @@
 //! in one transaction on a native connection: on SQLite one row a
 //! statement on sqlx's own handle, in the clustered key's order (a plain
 //! INSERT for a new visit, `INSERT … ON CONFLICT` for a correction), COPY
-//! into a staging table and one merge on PostgreSQL. Then the flags of the touched months are recomputed, the
-//! audit events and the import report written, and the transaction commits.
+//! into a staging table and one merge on PostgreSQL. Then the flags of the
+//! touched months are recomputed, the audit events and the import report
+//! written, and the transaction commits.
 //!
 //! Policy (docs/visits-csv.md): keep the good rows and report the bad ones;
 //! with `all_or_nothing`, one bad row stores nothing (the report is kept).
@@ -15,7 +16,7 @@ use super::time::{self, month_of_day, LocalTime};
 use super::{validate, RawVisit, Refs, Row, ServiceInfo, Status};
 use crate::app::AppState;
 use crate::auth::{Principal, PrincipalKind};
-use crate::bulk::{copy_text, placeholders, value_rows, Cache, Conn, B};
+use crate::bulk::{copy_row, placeholders, value_rows, Cache, Conn, B};
 use crate::clock::stamp;
 use crate::db::Backend;
 use crate::error::{ApiError, ApiResult};
@@ -488,22 +489,42 @@ impl Importer {
             // In the clustered key's order (month, client, …): neighbours
             // land on the same pages, which stay in the cache.
             let ids = &self.refs.client_ids;
-            let month = |day: i64| {
-                let (y, m, _) = time::civil_from_days(day);
-                y * 12 + m
-            };
-            let mut keyed: Vec<_> = writes.into_iter().map(|w| (month(w.0.local_day), ids[w.0.client as usize].as_str(), w)).collect();
-            keyed.sort_unstable_by(|a, b| (a.0, a.1, &a.2 .0.external_id).cmp(&(b.0, b.1, &b.2 .0.external_id)));
-            writes = keyed.into_iter().map(|(_, _, w)| w).collect();
+            writes.sort_by_cached_key(|&(r, _)| {
+                let (y, m, _) = time::civil_from_days(r.local_day);
+                (y * 12 + m, ids[r.client as usize].as_str(), r.external_id.as_str())
+            });
         }
-        let fresh: Vec<bool> = writes.iter().map(|(_, f)| *f).collect();
-        let writes: Vec<&Row> = writes.into_iter().map(|(r, _)| r).collect();
+        let (writes, fresh): (Vec<&Row>, Vec<bool>) = writes.into_iter().unzip();
+        let f = Formatted::of(&writes);
+        let (provider, import, refs) = (self.opts.provider_id.as_str(), self.import_id.as_str(), &self.refs);
+        let values = |i: usize| -> [B<'_>; PER_ROW] {
+            let r = writes[i];
+            [
+                B::S(provider),
+                B::S(import),
+                B::S(&r.external_id),
+                B::S(&refs.client_ids[r.client as usize]),
+                B::S(&refs.services[usize::from(r.service)].code),
+                B::S(r.status.as_str()),
+                B::OS(f.opt(i, 0)),
+                B::OS(f.opt(i, 1)),
+                B::OS(f.opt(i, 2)),
+                B::OS(f.opt(i, 3)),
+                B::OS(f.opt(i, 4)),
+                B::S(&r.staff_ref),
+                B::I(i64::from(r.staff_count)),
+                B::OI(r.quantity),
+                B::S(f.get(i, 5)),
+                B::S(f.get(i, 6)),
+                B::I(r.minutes),
+                B::S(f.get(i, 7)),
+                B::S(f.get(i, 8)),
+                B::I(r.hash as i64),
+            ]
+        };
         match &mut self.conn {
             Conn::Sqlite(c) => {
                 if !writes.is_empty() {
-                    let f = Formatted::of(&writes);
-                    let (provider, import) = (self.opts.provider_id.as_str(), self.import_id.as_str());
-                    let refs = &self.refs;
                     let done = crate::bulk::with_sqlite_handle(c, |h| -> rusqlite::Result<()> {
                         // One row a statement, and a plain INSERT for a
                         // visit not stored before: a statement that may
@@ -516,38 +537,19 @@ impl Importer {
                         // goes through the upsert after all.
                         let mut insert = h.prepare(&sqlite_insert_sql(false))?;
                         let mut upsert = h.prepare(&sqlite_insert_sql(true))?;
-                        for (i, r) in writes.iter().enumerate() {
-                            let values: [&dyn rusqlite::ToSql; PER_ROW] = [
-                                &provider,
-                                &import,
-                                &r.external_id,
-                                &refs.client_ids[r.client as usize],
-                                &refs.services[usize::from(r.service)].code,
-                                &r.status.as_str(),
-                                &f.opt(i, 0),
-                                &f.opt(i, 1),
-                                &f.opt(i, 2),
-                                &f.opt(i, 3),
-                                &f.opt(i, 4),
-                                &r.staff_ref,
-                                &r.staff_count,
-                                &r.quantity,
-                                &f.get(i, 5),
-                                &f.get(i, 6),
-                                &r.minutes,
-                                &f.get(i, 7),
-                                &f.get(i, 8),
-                                &(r.hash as i64),
-                            ];
-                            let inserted = if fresh[i] { Some(insert.execute(&values[..])) } else { None };
-                            match inserted {
-                                Some(Ok(_)) => {}
-                                Some(Err(rusqlite::Error::SqliteFailure(e, _))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                                    upsert.execute(&values[..])?;
+                        for (i, &fresh) in fresh.iter().enumerate() {
+                            let row = values(i);
+                            let st = if fresh { &mut insert } else { &mut upsert };
+                            crate::bulk::bind_all(st, &row)?;
+                            match st.raw_execute() {
+                                Err(rusqlite::Error::SqliteFailure(e, _))
+                                    if fresh && e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                                {
+                                    crate::bulk::bind_all(&mut upsert, &row)?;
+                                    upsert.raw_execute()?;
                                 }
-                                Some(Err(e)) => return Err(e),
-                                None => {
-                                    upsert.execute(&values[..])?;
+                                done => {
+                                    done?;
                                 }
                             }
                         }
@@ -563,45 +565,9 @@ impl Importer {
                         sqlx::query("CREATE TEMP TABLE visit_stage (LIKE visits) ON COMMIT DROP").execute(&mut *c).await?;
                         self.pg_stage = true;
                     }
-                    let f = Formatted::of(&writes);
                     let mut buf: Vec<u8> = Vec::with_capacity(writes.len() * 260);
-                    for (i, r) in writes.iter().enumerate() {
-                        let texts = [
-                            Some(self.opts.provider_id.as_str()),
-                            Some(self.import_id.as_str()),
-                            Some(r.external_id.as_str()),
-                            Some(self.refs.client_ids[r.client as usize].as_str()),
-                            Some(self.refs.services[usize::from(r.service)].code.as_str()),
-                            Some(r.status.as_str()),
-                            f.opt(i, 0),
-                            f.opt(i, 1),
-                            f.opt(i, 2),
-                            f.opt(i, 3),
-                            f.opt(i, 4),
-                            Some(r.staff_ref.as_str()),
-                        ];
-                        for (k, t) in texts.iter().enumerate() {
-                            if k > 0 {
-                                buf.push(b'\t');
-                            }
-                            match t {
-                                Some(t) => copy_text(&mut buf, t),
-                                None => buf.extend_from_slice(b"\\N"),
-                            }
-                        }
-                        let q = r.quantity.map_or_else(|| "\\N".to_string(), |q| q.to_string());
-                        let tail = format!(
-                            "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-                            r.staff_count,
-                            q,
-                            f.get(i, 5),
-                            f.get(i, 6),
-                            r.minutes,
-                            f.get(i, 7),
-                            f.get(i, 8),
-                            r.hash as i64
-                        );
-                        buf.extend_from_slice(tail.as_bytes());
+                    for i in 0..writes.len() {
+                        copy_row(&mut buf, &values(i));
                     }
                     let mut copy = c.copy_in_raw(&format!("COPY visit_stage ({COLS}) FROM STDIN")).await?;
                     copy.send(buf).await?;
