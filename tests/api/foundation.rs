@@ -425,3 +425,15 @@ fn the_setup_file_round_trips_through_the_cli() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line") || err.contains(":3"), "a setup file error names its line: {err}");
 }
+
+/// A new SQLite database is in WAL mode with 16 KiB pages (src/db.rs).
+#[tokio::test]
+async fn a_new_sqlite_database_has_wal_and_16_kib_pages() {
+    if backend() != "sqlite" {
+        return;
+    }
+    let app = spawn_app().await;
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&app.state.db.pool).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!((page, mode.as_str()), (16384, "wal"));
+}

@@ -586,3 +586,63 @@ async fn cancellations_units_and_quantities() {
     let (_, meal) = w.app.get("/api/v1/visits/meal", &w.prov_a).await;
     assert_eq!((meal["quantity"].as_i64(), meal["minutes"].as_i64()), (Some(2), Some(0)));
 }
+
+/// A provider's CSV file of `days` days of morning visits to `clients`
+/// in March, the morning visit of `changed` (if any) ending five minutes later.
+fn month_file(prefix: &str, clients: &[(&str, u32)], days: std::ops::RangeInclusive<u32>, changed: Option<u32>) -> String {
+    let mut csv = String::from("external_id,client,service_type,status,actual_start,actual_end,staff_ref\n");
+    for day in days {
+        for (k, (pnr, hour)) in clients.iter().enumerate() {
+            let end = if changed == Some(day) && k == 0 { 35 } else { 30 };
+            csv.push_str(&format!(
+                "{prefix}-{day}-{k},{pnr},personal_care,performed,2026-03-{day:02} {hour:02}:00,2026-03-{day:02} {hour:02}:{end},S{k}\n"
+            ));
+        }
+    }
+    csv
+}
+
+/// The server runs on tokio's multi-thread runtime, where an import's rows
+/// are written on SQLite's own handle from a worker the runtime is told is
+/// blocked; the other tests run on one thread. Two providers import at the
+/// same time, again unchanged, then with one row corrected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_at_the_same_time_on_the_servers_runtime_are_idempotent() {
+    let w = world().await;
+    let file_a = month_file("a", &[(PNR_A, 8), (PNR_B, 9)], 1..=15, None);
+    let file_b = month_file("b", &[(PNR_C, 10), (PNR_A, 11)], 16..=31, None);
+    let both = |a: String, b: String| {
+        let w = &w;
+        async move { tokio::join!(w.csv(&w.prov_a, "", &a), w.csv(&w.prov_b, "", &b)) }
+    };
+    let ((sa, ra), (sb, rb)) = both(file_a.clone(), file_b.clone()).await;
+    assert_eq!((sa, sb), (StatusCode::OK, StatusCode::OK), "{ra} {rb}");
+    assert_eq!(counts(&ra), (30, 0, 0, 0), "{ra}");
+    assert_eq!(counts(&rb), (32, 0, 0, 0), "{rb}");
+
+    let ((_, ra), (_, rb)) = both(file_a.clone(), file_b).await;
+    assert_eq!((counts(&ra), counts(&rb)), ((0, 0, 30, 0), (0, 0, 32, 0)));
+
+    // One provider's two uploads at once are taken one after the other:
+    // the second sees what the first stored.
+    let novel = month_file("n", &[(PNR_A, 13), (PNR_B, 14)], 1..=10, None);
+    let (first, second) = tokio::join!(w.csv(&w.prov_a, "", &novel), w.csv(&w.prov_a, "", &novel));
+    let mut reports = [counts(&first.1), counts(&second.1)];
+    reports.sort();
+    assert_eq!(reports, [(0, 0, 20, 0), (20, 0, 0, 0)], "{} {}", first.1, second.1);
+
+    let corrected = month_file("a", &[(PNR_A, 8), (PNR_B, 9)], 1..=15, Some(3));
+    let (s, r) = w.csv(&w.prov_a, "", &corrected).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(counts(&r), (0, 1, 29, 0), "{r}");
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT external_id, minutes FROM visits WHERE external_id = 'a-3-0' OR external_id = 'b-16-0'")
+            .fetch_all(&w.app.state.db.pool)
+            .await
+            .unwrap();
+    let mut stored = stored;
+    stored.sort();
+    assert_eq!(stored, [("a-3-0".to_string(), 35), ("b-16-0".to_string(), 30)]);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(n, 82);
+}
