@@ -133,6 +133,16 @@ impl Conn {
         self.exec(sql, &[]).await.map(|_| ())
     }
 
+    /// Makes writers that name the same `key` take turns until this write
+    /// transaction ends. SQLite needs nothing: `begin` took the database's
+    /// write lock. PostgreSQL takes a transaction-level advisory lock.
+    pub async fn serialize_on(&mut self, key: &str) -> ApiResult<()> {
+        match self {
+            Conn::Sqlite(_) => Ok(()),
+            Conn::Pg(_) => self.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[B::S(key)]).await.map(|_| ()),
+        }
+    }
+
     /// Starts a read-only transaction: every query until `commit` sees one
     /// snapshot (SQLite: deferred, so it takes no lock and writers go on;
     /// PostgreSQL: repeatable read).

@@ -292,12 +292,10 @@ impl Importer {
             conn.rollback().await?;
             return Err(ApiError::NotFound("provider"));
         };
-        if conn.backend() == Backend::Postgres {
-            // One provider's imports one after the other, as SQLite's write
-            // lock has them: the second of two uploads at once then sees
-            // the first's rows, so its report says unchanged, not new.
-            conn.exec("SELECT pg_advisory_xact_lock(hashtextextended('visits import ' || $1, 0))", &[B::S(&provider_id)]).await?;
-        }
+        // One provider's imports one after the other: the second of two
+        // uploads at once then sees the first's rows, so its report says
+        // unchanged, not new.
+        conn.serialize_on(&format!("visits import {provider_id}")).await?;
         let clients: Vec<(String, String)> = if opts.actor.any_client {
             conn.fetch("SELECT id, person_id FROM clients", &[]).await?
         } else {

@@ -635,12 +635,11 @@ async fn imports_at_the_same_time_on_the_servers_runtime_are_idempotent() {
     let (s, r) = w.csv(&w.prov_a, "", &corrected).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(counts(&r), (0, 1, 29, 0), "{r}");
-    let stored: Vec<(String, i64)> =
+    let mut stored: Vec<(String, i64)> =
         sqlx::query_as("SELECT external_id, minutes FROM visits WHERE external_id = 'a-3-0' OR external_id = 'b-16-0'")
             .fetch_all(&w.app.state.db.pool)
             .await
             .unwrap();
-    let mut stored = stored;
     stored.sort();
     assert_eq!(stored, [("a-3-0".to_string(), 35), ("b-16-0".to_string(), 30)]);
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap();
