@@ -93,6 +93,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes =
             axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::field("body", "unreadable_body", e.body_text()))?;
+        // A NUL can only come as the escape `\u0000`: PostgreSQL cannot store
+        // it in text, SQLite would, so it is refused here for both.
+        if bytes.windows(6).any(|w| w == b"\\u0000") {
+            if let Some(field) = serde_json::from_slice::<serde_json::Value>(&bytes).ok().as_ref().and_then(|v| nul_at(v, String::new())) {
+                return Err(ApiError::Invalid(vec![FieldError {
+                    field,
+                    code: "invalid_character".into(),
+                    reason: "the text holds a NUL character (\\u0000), which no field may hold".into(),
+                }]));
+            }
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();
@@ -101,6 +112,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             let code = if inner.is_syntax() || inner.is_eof() { "invalid_json" } else { "invalid_field" };
             ApiError::Invalid(vec![FieldError { field, code: code.into(), reason: inner.to_string() }])
         })
+    }
+}
+
+/// Where the first string holding a NUL is, named as the field of a
+/// deserialization error is (`visits[1].staff_ref`).
+fn nul_at(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| nul_at(x, format!("{at}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(k, x)| nul_at(x, if at.is_empty() { k.clone() } else { format!("{at}.{k}") })),
+        _ => None,
     }
 }
 

@@ -127,6 +127,11 @@ impl From<sqlx::Error> for ApiError {
                 }
                 _ => {}
             }
+            // PostgreSQL cannot store a NUL in text (SQLSTATE 22021); input
+            // that carried one past the checks is still the user's.
+            if db.code().as_deref() == Some("22021") {
+                return ApiError::rule("invalid_character", "a text holds a character that cannot be stored (NUL)");
+            }
         }
         ApiError::Internal(e.into())
     }

@@ -97,6 +97,12 @@ fn line_at(ends: &[u64], blank: &[bool], byte: u64) -> u64 {
     line as u64 + 1
 }
 
+/// The 1-based line a record that ends before byte `end` (the reader's
+/// position after it) ends on: the line of its last byte.
+fn last_line(ends: &[u64], end: u64) -> u64 {
+    ends.partition_point(|e| *e < end.saturating_sub(1)) as u64 + 1
+}
+
 /// Imports a CSV file from any reader. A file whose header is wrong is
 /// refused as a whole (422) and nothing is recorded.
 pub async fn import<R: std::io::Read + Send + 'static>(state: &AppState, opts: Options, mut input: R) -> ApiResult<ImportReport> {
@@ -142,7 +148,25 @@ pub async fn import<R: std::io::Read + Send + 'static>(state: &AppState, opts: O
                     if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
                         continue; // a blank line
                     }
-                    if record.len() != map.len() {
+                    let last = {
+                        let l = reader.get_ref();
+                        last_line(&l.ends, reader.position().byte())
+                    };
+                    if last > line {
+                        // A field that opens with a quote runs to the next
+                        // quote, over line breaks. No field of a visit holds
+                        // a line break, so this is a stray quote, and the
+                        // lines it took in must be named, not lost.
+                        Item::Line {
+                            line,
+                            code: "quote_spans_lines",
+                            reason: format!(
+                                "lines {line}–{last} were read as one row: a field that starts with a quote (\") goes on \
+                                 over the line break to the next quote or the end of the file. No field of a visit holds \
+                                 a line break; check the quotes. The lines after line {line} were not read as rows of their own"
+                            ),
+                        }
+                    } else if record.len() != map.len() {
                         Item::Line {
                             line,
                             code: "wrong_field_count",
@@ -198,18 +222,32 @@ pub async fn import<R: std::io::Read + Send + 'static>(state: &AppState, opts: O
 mod tests {
     use super::*;
 
+    /// The (first, last) line of every record of `input`, as the import
+    /// numbers them.
+    fn record_lines(input: &str) -> Vec<(u64, u64)> {
+        let lines = Lines { inner: input.as_bytes(), offset: 0, ends: Vec::new(), blank: Vec::new(), line_len: 0, last: 0 };
+        let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(lines);
+        let mut rec = csv::ByteRecord::new();
+        let mut got = vec![];
+        while r.read_byte_record(&mut rec).unwrap() {
+            let l = r.get_ref();
+            got.push((line_at(&l.ends, &l.blank, rec.position().unwrap().byte()), last_line(&l.ends, r.position().byte())));
+        }
+        got
+    }
+
     #[test]
     fn line_numbers_survive_blank_lines_crlf_and_quoted_newlines() {
         for (input, want) in [("h\na\n\nb\n\"c\nd\"\ne", vec![1, 2, 4, 5, 7]), ("h\r\na\r\n\r\n\r\nb\r\n", vec![1, 2, 5])] {
-            let lines = Lines { inner: input.as_bytes(), offset: 0, ends: Vec::new(), blank: Vec::new(), line_len: 0, last: 0 };
-            let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(lines);
-            let mut rec = csv::ByteRecord::new();
-            let mut got = vec![];
-            while r.read_byte_record(&mut rec).unwrap() {
-                let l = r.get_ref();
-                got.push(line_at(&l.ends, &l.blank, rec.position().unwrap().byte()));
-            }
+            let got: Vec<u64> = record_lines(input).into_iter().map(|(first, _)| first).collect();
             assert_eq!(got, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_knows_the_line_it_ends_on() {
+        for (input, want) in [("h\na\n\"b\nc\nd\"\ne", vec![(1, 1), (2, 2), (3, 5), (6, 6)]), ("h\r\n\"a\r\nb", vec![(1, 1), (2, 3)])] {
+            assert_eq!(record_lines(input), want, "{input:?}");
         }
     }
 

@@ -30,6 +30,9 @@ const SQLITE_CHUNK: usize = 8192;
 const PG_CHUNK: usize = 20_000;
 /// Rejections kept in the report and the database; the count has them all.
 pub const MAX_REJECTIONS_KEPT: usize = 10_000;
+/// The characters of a rejected row's external id kept in its report (its
+/// reason may be four times as long): a field of a megabyte is not echoed.
+const MAX_ECHO: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -283,7 +286,8 @@ impl Formatted {
 }
 
 impl Importer {
-    pub async fn begin(state: &AppState, opts: Options) -> ApiResult<Importer> {
+    pub async fn begin(state: &AppState, mut opts: Options) -> ApiResult<Importer> {
+        opts.file_name = super::printable(&opts.file_name, 200);
         let mut conn = Conn::open(&state.db, Cache::Large).await?;
         conn.begin().await?;
         let provider: Vec<(String, String)> =
@@ -369,7 +373,9 @@ impl Importer {
     fn reject(&mut self, line: u64, external_id: &str, field: &str, code: &str, reason: String) {
         self.rejections_total += 1;
         if self.rejections.len() < MAX_REJECTIONS_KEPT {
-            self.rejections.push(Rejection { line, external_id: external_id.into(), field: field.into(), code: code.into(), reason });
+            // Both may echo anything the row held.
+            let (external_id, reason) = (super::printable(external_id, MAX_ECHO), super::printable(&reason, 4 * MAX_ECHO));
+            self.rejections.push(Rejection { line, external_id, field: field.into(), code: code.into(), reason });
         }
     }
 

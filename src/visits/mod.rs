@@ -227,6 +227,26 @@ fn fnv(h: &mut u64, bytes: &[u8]) {
     *h = h.wrapping_mul(0x0000_0100_0000_01b3);
 }
 
+/// Text from a rejected row as it may be shown and stored: control
+/// characters written as escapes (a NUL cannot be stored in PostgreSQL,
+/// and a line break would break the report's lines), at most `max`
+/// characters, the cut marked.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn text_ok(s: &str) -> bool {
     s.chars().count() <= MAX_TEXT && !s.chars().any(char::is_control)
 }
@@ -434,6 +454,13 @@ pub fn validate(lt: &mut LocalTime, refs: &Refs, line: u64, raw: &RawVisit<'_>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejected_text_is_shown_printable_and_short() {
+        assert_eq!(printable("a\u{0}b\nc", 10), "a\\0b\\nc");
+        assert_eq!(printable("åäö", 2), "åä…");
+        assert_eq!(printable("", 5), "");
+    }
 
     fn refs() -> Refs {
         let mut clients = HashMap::new();

@@ -645,3 +645,222 @@ async fn imports_at_the_same_time_on_the_servers_runtime_are_idempotent() {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap();
     assert_eq!(n, 82);
 }
+
+#[tokio::test]
+async fn a_quote_that_runs_over_lines_is_reported_with_the_lines_it_swallowed() {
+    let w = world().await;
+    let csv = "external_id,client,service_type,status,actual_start,actual_end,staff_ref\n\
+               q1,19121212-1212,personal_care,performed,2026-03-02 08:00,2026-03-02 08:30,S1\n\
+               q2,19121212-1212,personal_care,performed,2026-03-02 09:00,2026-03-02 09:30,\"S1\n\
+               q3,19121212-1212,personal_care,performed,2026-03-02 10:00,2026-03-02 10:30,S1\n\
+               q4,19121212-1212,personal_care,performed,2026-03-02 11:00,2026-03-02 11:30,S1\n";
+    let (s, r) = w.csv(&w.prov_a, "", csv).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(counts(&r), (1, 0, 0, 1), "{r}");
+    assert_eq!(rejections(&r), [(3, "line".into(), "quote_spans_lines".into())]);
+    let reason = r["rejections"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("lines 3–5"), "the report names every line the quote took: {reason}");
+}
+
+#[tokio::test]
+async fn a_nul_or_a_huge_field_is_rejected_with_its_name_and_echoed_printably() {
+    let w = world().await;
+    let mut bad = v("n2", PNR_A, "2026-03-02", "10:00", "10:30", "S1");
+    bad["staff_ref"] = json!("S\u{0}1");
+    let (s, p) = w
+        .app
+        .post("/api/v1/visits/batch", &w.prov_a, json!({ "visits": [v("n1", PNR_A, "2026-03-02", "08:00", "08:30", "S1"), bad] }))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(
+        (p["errors"][0]["field"].as_str(), p["errors"][0]["code"].as_str()),
+        (Some("visits[1].staff_ref"), Some("invalid_character"))
+    );
+    let (s, p) =
+        w.app.post("/api/v1/providers", &w.admin, json!({"name": "Omsorg\u{0}", "org_nr": "556036-0793", "ownership": "private"})).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("name")), "{p}");
+
+    // In a CSV file the row is rejected, and what the report echoes of it
+    // is printable and short, on both databases.
+    let long = "x".repeat(5000);
+    let csv = format!(
+        "external_id,client,service_type,status,actual_start,actual_end,staff_ref\n\
+         n3\u{0},19121212-1212,personal_care,performed,2026-03-02 08:00,2026-03-02 08:30,S1\n\
+         {long},19121212-1212,personal_care,performed,2026-03-02 09:00,2026-03-02 09:30,S1\n\
+         n5,19121212-1212,personal_care,performed,2026-03-02 10:00,2026-03-02 10:30\u{0},S1\n\
+         n6,19121212-1212,personal_care,performed,2026-03-02 11:00,2026-03-02 11:30,S1\n"
+    );
+    let (s, r) = w.csv(&w.prov_a, "?file_name=mars%00.csv", &csv).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(counts(&r), (1, 0, 0, 3), "{r}");
+    assert_eq!(r["file_name"], "mars\\0.csv");
+    let echoed: Vec<&str> = r["rejections"].as_array().unwrap().iter().map(|x| x["external_id"].as_str().unwrap()).collect();
+    assert_eq!(echoed[0], "n3\\0");
+    assert_eq!(echoed[1].chars().count(), 101, "cut at 100 characters and marked");
+    assert!(r["rejections"].as_array().unwrap().iter().all(|x| !x["reason"].as_str().unwrap().contains('\0')), "{r}");
+    let (s, again) = w.app.get(&format!("/api/v1/visits/imports/{}", r["import_id"].as_str().unwrap()), &w.prov_a).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(rejections(&again), rejections(&r));
+}
+
+/// One generated CSV row: its fields as bytes, and whether it must be
+/// rejected whatever else it holds (a field that is not UTF-8, or a field
+/// too many or too few).
+#[derive(Debug, Clone)]
+struct GenRow {
+    fields: Vec<Vec<u8>>,
+    must_reject: bool,
+}
+
+fn gen_rows() -> impl proptest::strategy::Strategy<Value = (u8, bool, Vec<GenRow>)> {
+    use proptest::prelude::*;
+    let time =
+        || (1u32..=9, 0u32..24, prop::sample::select(vec![0u32, 15, 30, 45])).prop_map(|(d, h, m)| format!("2026-03-0{d} {h:02}:{m:02}"));
+    let nasty = prop_oneof![
+        Just(String::new()),
+        "\\PC{0,12}",
+        "[ -~]{0,24}",
+        "[\\s\"';,]{0,4}",
+        "x{65,80}",
+        Just("-1".to_string()),
+        Just("99999999999999999999".to_string()),
+        Just("2026-02-30 08:00".to_string()),
+        Just("2026-03-29 02:30".to_string()),
+        Just("2026-10-25 02:30".to_string()),
+        Just("2026-03-02 08:00+02:00".to_string()),
+        Just("19121212-1213".to_string()),
+        Just("a\u{0}b".to_string()),
+        Just("=HYPERLINK(\"x\")".to_string()),
+        Just("multi\nline".to_string()),
+    ];
+    let valid = (
+        prop::sample::select(vec!["", "", ORG_A, ORG_A, ORG_B]),
+        0u32..8,
+        prop::sample::select(vec![PNR_A, PNR_B, PNR_A, PNR_B, "19350505-5552"]),
+        prop::sample::select(vec!["personal_care", "personal_care", "personal_care", "meals"]),
+        prop::sample::select(vec!["performed", "performed", "cancelled_late", "cancelled_in_time", "missed"]),
+        time(),
+        10i64..90,
+        -5i64..6,
+        prop::sample::select(vec!["S1", "S2", "S3"]),
+        prop::sample::select(vec!["", "1", "2"]),
+        prop::sample::select(vec!["", "2"]),
+    )
+        .prop_map(|(provider, ext, client, service, status, start, len, skew, staff, count, quantity)| {
+            let at = |s: &str, plus: i64| {
+                let t: jiff::civil::DateTime = format!("{s}:00").replace(' ', "T").parse().unwrap();
+                t.checked_add(jiff::Span::new().minutes(plus)).unwrap().strftime("%Y-%m-%d %H:%M").to_string()
+            };
+            let performed = status == "performed";
+            vec![
+                provider.to_string(),
+                format!("e{ext}"),
+                client.to_string(),
+                service.to_string(),
+                status.to_string(),
+                start.clone(),
+                at(&start, len),
+                if performed { at(&start, skew) } else { String::new() },
+                if performed { at(&start, len + skew) } else { String::new() },
+                if status.starts_with("cancelled") { at(&start, -60 * 30) } else { String::new() },
+                staff.to_string(),
+                count.to_string(),
+                if service == "meals" { quantity.to_string() } else { String::new() },
+            ]
+        });
+    let row = (valid, prop_oneof![3 => Just(vec![]), 2 => prop::collection::vec((0usize..13, nasty), 1..3)], 0u8..20, 0usize..13).prop_map(
+        |(mut fields, bad, shape, at)| {
+            for (i, v) in bad {
+                fields[i] = v;
+            }
+            let mut fields: Vec<Vec<u8>> = fields.into_iter().map(String::into_bytes).collect();
+            let must_reject = match shape {
+                0 => {
+                    fields.pop();
+                    true
+                }
+                1 => {
+                    fields.push(b"extra".to_vec());
+                    true
+                }
+                2 => {
+                    fields[at] = vec![b'S', 0xff, 0xfe];
+                    true
+                }
+                _ => false,
+            };
+            // No field of a visit holds a line break: such a row is reported
+            // as one, with the lines it spans.
+            let must_reject = must_reject || fields.iter().any(|f| f.contains(&b'\n'));
+            GenRow { fields, must_reject }
+        },
+    );
+    (prop::sample::select(vec![b',', b';']), any::<bool>(), prop::collection::vec(row, 1..10))
+}
+
+/// Whatever a provider's file holds, the answer accounts for every row:
+/// accepted or rejected with its own line, never a server error, and the
+/// same file again changes nothing ("bad input gets a clear error and
+/// loses nothing"). Generated files: valid rows with fields replaced by
+/// odd text (quotes, delimiters, line breaks, control characters, long,
+/// impossible or ambiguous times, other providers), rows with a field
+/// too many or too few, and fields that are not UTF-8.
+#[tokio::test]
+async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let w = world().await;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = gen_rows();
+    let visits = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap() };
+    for case in 0..64 {
+        let (delimiter, all_or_nothing, rows) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut body = Vec::new();
+        let mut starts = Vec::new();
+        {
+            let mut out = csv::WriterBuilder::new().delimiter(delimiter).flexible(true).from_writer(&mut body);
+            out.write_record(valfri::visits::COLUMNS).unwrap();
+            out.flush().unwrap();
+            for r in &rows {
+                starts.push(out.get_ref().iter().filter(|b| **b == b'\n').count() as u64 + 1);
+                out.write_record(&r.fields).unwrap();
+                out.flush().unwrap();
+            }
+        }
+        let shown = String::from_utf8_lossy(&body).to_string();
+        let upload = |body: Vec<u8>| {
+            let query = if all_or_nothing { "?all_or_nothing=true" } else { "" };
+            let req = w.app.http.post(format!("{}/api/v1/visits/import{query}", w.app.url)).bearer_auth(&w.prov_a);
+            async move {
+                let res = req.header("content-type", "text/csv").body(body).send().await.unwrap();
+                (res.status(), res.json::<Value>().await.unwrap())
+            }
+        };
+        let before = visits().await;
+        let (s, first) = upload(body.clone()).await;
+        assert_eq!(s, StatusCode::OK, "case {case}: {first}\n{shown}");
+        let n = rows.len() as u64;
+        let (new, replaced, unchanged, rejected) = counts(&first);
+        assert_eq!(first["rows"], n, "case {case}: every row is read\n{first}\n{shown}");
+        let lines: std::collections::BTreeSet<u64> = rejections(&first).iter().map(|x| x.0).collect();
+        assert_eq!(lines.len() as u64, rejected, "case {case}: each rejected row has its own line\n{first}\n{shown}");
+        assert!(
+            lines.iter().all(|l| starts.contains(l)),
+            "case {case}: rejections name the lines rows start on {starts:?}\n{first}\n{shown}"
+        );
+        for (r, line) in rows.iter().zip(&starts) {
+            assert!(!r.must_reject || lines.contains(line), "case {case}: line {line} must be rejected\n{first}\n{shown}");
+        }
+        if all_or_nothing && rejected > 0 {
+            assert_eq!((first["stored"].as_bool(), new + replaced + unchanged), (Some(false), 0), "case {case}: {first}");
+            assert_eq!(visits().await, before, "case {case}: an all-or-nothing import with a bad row stores nothing");
+            continue;
+        }
+        assert_eq!(new + replaced + unchanged + rejected, n, "case {case}: accepted and rejected add up\n{first}\n{shown}");
+        assert_eq!(visits().await, before + new as i64, "case {case}: new rows are stored, replaced ones replaced");
+
+        let (s, second) = upload(body).await;
+        assert_eq!(s, StatusCode::OK, "case {case}: {second}");
+        assert_eq!(counts(&second), (0, 0, new + replaced + unchanged, rejected), "case {case}: the same file again\n{second}\n{shown}");
+        assert_eq!(rejections(&second), rejections(&first), "case {case}");
+    }
+}
