@@ -437,3 +437,20 @@ async fn a_new_sqlite_database_has_wal_and_16_kib_pages() {
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&app.state.db.pool).await.unwrap();
     assert_eq!((page, mode.as_str()), (16384, "wal"));
 }
+
+/// Input that carries a NUL past every check is still the user's mistake:
+/// PostgreSQL refuses it in text (SQLSTATE 22021), and that is a 422, not
+/// a 500. SQLite stores it, so there is nothing to map.
+#[tokio::test]
+async fn a_nul_that_postgresql_refuses_is_the_users_error() {
+    let app = spawn_app().await;
+    let stored = sqlx::query("SELECT CAST($1 AS TEXT)").bind("a\u{0}b").execute(&app.state.db.pool).await;
+    match (backend(), stored) {
+        ("postgres", Err(e)) => {
+            let e = valfri::error::ApiError::from(e);
+            assert_eq!((e.status(), e.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_character"));
+        }
+        ("postgres", Ok(_)) => panic!("PostgreSQL stored a NUL in text"),
+        (_, r) => assert!(r.is_ok(), "{r:?}"),
+    }
+}
