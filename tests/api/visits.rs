@@ -804,7 +804,8 @@ fn gen_rows() -> impl proptest::strategy::Strategy<Value = (u8, bool, Vec<GenRow
 /// loses nothing"). Generated files: valid rows with fields replaced by
 /// odd text (quotes, delimiters, line breaks, control characters, long,
 /// impossible or ambiguous times, other providers), rows with a field
-/// too many or too few, and fields that are not UTF-8.
+/// too many or too few, and fields that are not UTF-8. The rows JSON can
+/// carry are then sent as a batch too, and must get the same verdicts.
 #[tokio::test]
 async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing() {
     use proptest::strategy::{Strategy, ValueTree};
@@ -853,14 +854,59 @@ async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing
         if all_or_nothing && rejected > 0 {
             assert_eq!((first["stored"].as_bool(), new + replaced + unchanged), (Some(false), 0), "case {case}: {first}");
             assert_eq!(visits().await, before, "case {case}: an all-or-nothing import with a bad row stores nothing");
+        } else {
+            assert_eq!(new + replaced + unchanged + rejected, n, "case {case}: accepted and rejected add up\n{first}\n{shown}");
+            assert_eq!(visits().await, before + new as i64, "case {case}: new rows are stored, replaced ones replaced");
+            let (s, second) = upload(body).await;
+            assert_eq!(s, StatusCode::OK, "case {case}: {second}");
+            assert_eq!(
+                counts(&second),
+                (0, 0, new + replaced + unchanged, rejected),
+                "case {case}: the same file again\n{second}\n{shown}"
+            );
+            assert_eq!(rejections(&second), rejections(&first), "case {case}");
+        }
+
+        // The rows JSON can carry as a batch: each gets the same verdict
+        // as in the file.
+        let (picked, batch): (Vec<usize>, Vec<Value>) = rows.iter().enumerate().filter_map(|(i, r)| Some((i, as_json(r)?))).unzip();
+        if batch.is_empty() {
             continue;
         }
-        assert_eq!(new + replaced + unchanged + rejected, n, "case {case}: accepted and rejected add up\n{first}\n{shown}");
-        assert_eq!(visits().await, before + new as i64, "case {case}: new rows are stored, replaced ones replaced");
-
-        let (s, second) = upload(body).await;
-        assert_eq!(s, StatusCode::OK, "case {case}: {second}");
-        assert_eq!(counts(&second), (0, 0, new + replaced + unchanged, rejected), "case {case}: the same file again\n{second}\n{shown}");
-        assert_eq!(rejections(&second), rejections(&first), "case {case}");
+        let (s, r) = w.app.post("/api/v1/visits/batch", &w.prov_a, json!({ "visits": batch })).await;
+        assert_eq!(s, StatusCode::OK, "case {case}: {r}\n{shown}");
+        let verdicts = |report: &Value, line_of: &dyn Fn(usize) -> u64| -> Vec<Vec<(String, String)>> {
+            let all = rejections(report);
+            (0..picked.len()).map(|j| all.iter().filter(|x| x.0 == line_of(j)).map(|x| (x.1.clone(), x.2.clone())).collect()).collect()
+        };
+        assert_eq!(
+            verdicts(&r, &|j| j as u64 + 1),
+            verdicts(&first, &|j| starts[picked[j]]),
+            "case {case}: the batch and the file agree row by row\n{r}\n{first}\n{shown}"
+        );
     }
+}
+
+/// A generated row as a visit of a JSON batch, when JSON can carry the
+/// same: text fields, whole numbers as numbers, no line breaks (a CSV
+/// record with one is refused as a whole) and no NUL (a batch with one is
+/// refused as a whole).
+fn as_json(r: &GenRow) -> Option<Value> {
+    let f: Vec<&str> = r.fields.iter().map(|b| std::str::from_utf8(b).ok()).collect::<Option<_>>()?;
+    if f.len() != 13 || f.iter().any(|x| x.contains(['\n', '\0'])) {
+        return None;
+    }
+    let number = |s: &str| -> Option<Value> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Some(Value::Null);
+        }
+        t.parse::<i64>().ok().filter(|n| n.to_string() == t).map(Value::from)
+    };
+    let text = |s: &str| if s.trim().is_empty() { Value::Null } else { json!(s) };
+    Some(json!({
+        "provider_id": text(f[0]), "external_id": f[1], "client": f[2], "service_type": f[3], "status": f[4],
+        "planned_start": text(f[5]), "planned_end": text(f[6]), "actual_start": text(f[7]), "actual_end": text(f[8]),
+        "cancelled_at": text(f[9]), "staff_ref": text(f[10]), "staff_count": number(f[11])?, "quantity": number(f[12])?
+    }))
 }
