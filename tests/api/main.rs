@@ -12,5 +12,6 @@ mod compare;
 mod contracts;
 mod decisions;
 mod foundation;
+mod robustness;
 mod settlement;
 mod visits;

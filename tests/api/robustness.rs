@@ -1,0 +1,255 @@
+//! "Never a 500 for user input", for every JSON endpoint at once: bodies
+//! generated from the OpenAPI document's own schemas (valid shapes with odd
+//! values: empty, long, negative, huge, impossible dates, wrong enum values,
+//! missing optional fields, nulls), sent by the admin to every operation
+//! that takes a JSON body, with path ids of records that exist (and now and
+//! then of one that does not). Whatever the answer, it is not a server
+//! error, and an error has a problem body (`TestApp::call` checks that).
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+/// A small deterministic generator: the same bodies every run, so a failure
+/// can be replayed from its case number.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const STRINGS: &[&str] = &[
+    "",
+    " ",
+    "a",
+    "Åsa Öberg",
+    "2026-03-01",
+    "2026-02-30",
+    "9999-12-31",
+    "0001-01-01",
+    "2026-03",
+    "2026-13",
+    "2026-03-01T08:00:00Z",
+    "2026-03-29 02:30",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "19121212-1212",
+    "556677-8899",
+    "831 30",
+    "personal_care",
+    "day",
+    "private",
+    "municipal",
+    "draft",
+    "approved",
+    "'; DROP TABLE clients; --",
+    "<script>alert(1)</script>",
+    "\u{202e}rtl",
+];
+
+const INTEGERS: &[i64] = &[0, 1, -1, 2, 100, 600, 10_000, 1 << 31, 1 << 53, i64::MAX, i64::MIN];
+
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.trim_start_matches("#/components/schemas/");
+            resolve(doc, &doc["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+fn types(schema: &Value) -> Vec<&str> {
+    match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// A sensible value for a field of this name, when one can be guessed: most
+/// fields get one, so a body gets past the first check to the rules behind.
+fn plausible(name: &str, kind: &str, rng: &mut Rng, ids: &[String]) -> Option<Value> {
+    let n = name;
+    Some(match kind {
+        "string" if n == "month" => json!(rng.pick(&["2026-02", "2026-03"])),
+        "string"
+            if n.ends_with("date")
+                || n.ends_with("from")
+                || n.ends_with("_to")
+                || n == "start"
+                || n == "end"
+                || n == "from"
+                || n == "to" =>
+        {
+            json!(rng.pick(&["2026-02-01", "2026-02-15", "2026-03-01", "2026-04-30"]))
+        }
+        "string" if n.contains("start") || n.contains("end") || n.ends_with("_at") => json!("2026-02-03 08:00"),
+        "string" if n == "postcode" => json!("831 30"),
+        "string" if n == "person_id" || n == "client" => json!(rng.pick(&[PNR_A, PNR_B])),
+        "string" if n == "org_nr" => json!(rng.pick(&[ORG_A, ORG_B, "556036-0793"])),
+        "string" if n == "service_type" || n == "code" => json!(rng.pick(&["personal_care", "service", "meals"])),
+        "string" if n.contains("area") => json!("centrum"),
+        "string" if (n == "id" || n.ends_with("_id")) && !ids.is_empty() => json!(rng.pick(ids)),
+        "string" if n == "username" => json!(format!("user{}", rng.below(1000))),
+        "string" if n == "password" => json!("correct horse battery staple"),
+        "string" => json!(rng.pick(&["Test", "Omsorg Öst AB", "Storgatan 1", "ok"])),
+        "integer" if n.ends_with("_ore") => json!(rng.pick(&[100_i64, 52_300, -5_000])),
+        "integer" if n.ends_with("permille") => json!(rng.pick(&[0_i64, 100, 1000])),
+        "integer" if n.ends_with("_count") || n == "revision" || n == "quantity" => json!(rng.pick(&[1_i64, 2])),
+        "integer" => json!(rng.pick(&[1_i64, 60, 600])),
+        "boolean" => json!(rng.below(2) == 0),
+        _ => return None,
+    })
+}
+
+/// A value of `schema` for a field named `name`: of the right shape, so
+/// the request gets past parsing; sensible where the name says what it
+/// holds, odd now and then (empty, long, negative, huge, impossible).
+fn value_of(doc: &Value, schema: &Value, rng: &mut Rng, ids: &[String], depth: usize) -> Value {
+    named_value("", doc, schema, rng, ids, depth)
+}
+
+fn named_value(name: &str, doc: &Value, schema: &Value, rng: &mut Rng, ids: &[String], depth: usize) -> Value {
+    let schema = resolve(doc, schema);
+    if let Some(options) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
+        return named_value(name, doc, rng.pick(options), rng, ids, depth);
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        let mut merged = Map::new();
+        for p in parts {
+            if let Value::Object(o) = value_of(doc, p, rng, ids, depth) {
+                merged.extend(o);
+            }
+        }
+        return Value::Object(merged);
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return if rng.below(8) == 0 { json!("no_such_value") } else { rng.pick(values).clone() };
+    }
+    let ts = types(schema);
+    if ts.contains(&"null") && rng.below(4) == 0 {
+        return Value::Null;
+    }
+    let kind = ts.iter().copied().find(|t| *t != "null").unwrap_or("object");
+    if rng.below(8) != 0 {
+        if let Some(v) = plausible(name, kind, rng, ids) {
+            return v;
+        }
+    }
+    match Some(kind) {
+        Some("string") => match rng.below(10) {
+            0 => json!("x".repeat(10_000)),
+            1 | 2 if !ids.is_empty() => json!(rng.pick(ids)),
+            _ => json!(rng.pick(STRINGS)),
+        },
+        Some("integer") => json!(rng.pick(INTEGERS)),
+        Some("number") => json!(*rng.pick(&[0.0, -1.5, 1e300])),
+        Some("boolean") => json!(rng.below(2) == 0),
+        Some("array") if depth < 4 => {
+            let n = rng.below(4);
+            Value::Array((0..n).map(|_| named_value(name, doc, &schema["items"], rng, ids, depth + 1)).collect())
+        }
+        Some("array") => json!([]),
+        _ => {
+            let mut out = Map::new();
+            let required: Vec<&str> =
+                schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            if let Some(props) = schema["properties"].as_object() {
+                for (name, prop) in props {
+                    if depth < 4 && (required.contains(&name.as_str()) || rng.below(3) != 0) {
+                        out.insert(name.clone(), named_value(name, doc, prop, rng, ids, depth + 1));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+    }
+}
+
+/// The id of a stored record for a path segment (`/clients/{id}` → a
+/// client's id), or a made-up one.
+async fn path_value(app: &TestApp, resource: &str, rng: &mut Rng) -> String {
+    let sql = match resource {
+        "area-closures" => "SELECT id FROM area_closures",
+        "assignments" => "SELECT id FROM assignments",
+        "choice-systems" => "SELECT id FROM choice_systems",
+        "clients" => "SELECT id FROM clients",
+        "contracts" => "SELECT id FROM contracts",
+        "answers" => "SELECT requirement_code FROM contract_answers",
+        "decisions" => "SELECT id FROM decisions",
+        "providers" => "SELECT id FROM providers",
+        "settlements" => "SELECT id FROM settlements",
+        "areas" => "SELECT code FROM areas",
+        "service-types" => "SELECT code FROM service_types",
+        "zones" => "SELECT code FROM zones",
+        "tasks" => "SELECT id FROM choice_tasks",
+        _ => "",
+    };
+    if sql.is_empty() || rng.below(5) == 0 {
+        return "no-such-record".into();
+    }
+    let found: Option<String> =
+        sqlx::query_scalar(&format!("{sql} ORDER BY 1 LIMIT 1")).fetch_optional(&app.state.db.pool).await.ok().flatten();
+    found.unwrap_or_else(|| "no-such-record".into())
+}
+
+#[tokio::test]
+async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
+    // A municipality with providers, a contract application, clients with
+    // decisions, assignments and a reported month, settled.
+    let w = crate::contracts::world().await;
+    let app = &w.app;
+    crate::contracts::apply(app, &w.a_token, &["personal_care"], &["centrum"]).await;
+    let client = app.create_client(&w.admin, PNR_A, "831 30").await;
+    let admin_id: String = sqlx::query_scalar("SELECT id FROM users WHERE username = 'admin'").fetch_one(&app.state.db.pool).await.unwrap();
+    app.insert_decision(&admin_id, &client, "personal_care", ("2026-01-01", None), 600, false).await;
+    app.insert_assignment(&client, &w.a, "personal_care", "2026-01-01", None).await;
+    let (s, b) = app.call(Method::POST, "/api/v1/settlements/compute", Some(&w.admin), Some(json!({"month": "2026-02"}))).await;
+    assert!(s.is_success(), "{b}");
+    let ids: Vec<String> = vec![client.clone(), w.a.clone(), w.b.clone(), admin_id];
+
+    let doc = serde_json::to_value(valfri::api::openapi()).unwrap();
+    // Another seed explores further: `VALFRI_TEST_SEED=7 cargo test --test api robustness`.
+    let seed = std::env::var("VALFRI_TEST_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0x5eed_cafe_f00d_0001);
+    let mut rng = Rng(seed.max(1));
+    let mut sent = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else { continue };
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for case in 0..24 {
+                let mut concrete = String::new();
+                let mut previous = "";
+                for segment in path.split('/').filter(|s| !s.is_empty()) {
+                    concrete.push('/');
+                    if segment.starts_with('{') {
+                        concrete.push_str(&path_value(app, previous, &mut rng).await);
+                    } else {
+                        concrete.push_str(segment);
+                    }
+                    previous = segment;
+                }
+                let body = value_of(&doc, schema, &mut rng, &ids, 0);
+                let (s, r) = app.call(method.clone(), &concrete, Some(&w.admin), Some(body.clone())).await;
+                assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "{method} {concrete} case {case}\nbody: {body}\nanswer: {r}");
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 300, "only {sent} requests: the document lost its JSON bodies?");
+}
