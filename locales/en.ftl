@@ -873,6 +873,7 @@ visits-code-duplicate_external_id = Visit id appears twice
 visits-code-month_approved = The month is already approved
 visits-code-wrong_field_count = Wrong number of fields in the row
 visits-code-invalid_encoding = Not UTF-8
+visits-code-quote_spans_lines = A quote runs over several lines
 visits-code-unreadable_row = The row cannot be read
 visits-code-invalid_row = Invalid row
 visits-code-unknown_column = Unknown column

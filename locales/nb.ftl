@@ -582,6 +582,7 @@ visits-code-duplicate_external_id = Besøks-id forekommer to ganger
 visits-code-month_approved = Måneden er allerede attestert
 visits-code-wrong_field_count = Feil antall felt i raden
 visits-code-invalid_encoding = Ikke UTF-8
+visits-code-quote_spans_lines = Et anførselstegn går over flere linjer
 visits-code-unreadable_row = Raden kan ikke leses
 visits-code-invalid_row = Ugyldig rad
 visits-code-unknown_column = Ukjent kolonne

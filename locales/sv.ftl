@@ -873,6 +873,7 @@ visits-code-duplicate_external_id = Besöks-id förekommer två gånger
 visits-code-month_approved = Månaden är redan attesterad
 visits-code-wrong_field_count = Fel antal fält på raden
 visits-code-invalid_encoding = Inte UTF-8
+visits-code-quote_spans_lines = Ett citattecken löper över flera rader
 visits-code-unreadable_row = Raden går inte att läsa
 visits-code-invalid_row = Ogiltig rad
 visits-code-unknown_column = Okänd kolumn

@@ -813,6 +813,7 @@ async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = gen_rows();
     let visits = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM visits").fetch_one(&w.app.state.db.pool).await.unwrap() };
+    let mut codes_seen = std::collections::BTreeSet::new();
     for case in 0..64 {
         let (delimiter, all_or_nothing, rows) = strategy.new_tree(&mut runner).unwrap().current();
         let mut body = Vec::new();
@@ -842,6 +843,7 @@ async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing
         let n = rows.len() as u64;
         let (new, replaced, unchanged, rejected) = counts(&first);
         assert_eq!(first["rows"], n, "case {case}: every row is read\n{first}\n{shown}");
+        codes_seen.extend(rejections(&first).into_iter().map(|x| x.2));
         let lines: std::collections::BTreeSet<u64> = rejections(&first).iter().map(|x| x.0).collect();
         assert_eq!(lines.len() as u64, rejected, "case {case}: each rejected row has its own line\n{first}\n{shown}");
         assert!(
@@ -884,6 +886,13 @@ async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing
             verdicts(&first, &|j| starts[picked[j]]),
             "case {case}: the batch and the file agree row by row\n{r}\n{first}\n{shown}"
         );
+    }
+    // The upload page names each rejection in the user's language.
+    let i18n = valfri::web::i18n::I18n::load().unwrap();
+    for lang in [valfri::web::i18n::Lang::Sv, valfri::web::i18n::Lang::En, valfri::web::i18n::Lang::Nb] {
+        let keys = i18n.keys(lang);
+        let missing: Vec<_> = codes_seen.iter().filter(|c| !keys.contains(&format!("visits-code-{c}"))).collect();
+        assert!(missing.is_empty(), "{} has no message for {missing:?}", lang.code());
     }
 }
 
