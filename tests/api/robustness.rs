@@ -209,10 +209,18 @@ async fn path_value(app: &TestApp, resource: &str, rng: &mut Rng) -> String {
     found.unwrap_or_else(|| "no-such-record".into())
 }
 
-#[tokio::test]
-async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
-    // A municipality with providers, a contract application, clients with
-    // decisions, assignments and a reported month, settled.
+/// What the generated requests run against: a municipality with providers,
+/// a contract application, a client with a decision and an assignment, and
+/// a settled month. With the ids the generator may put in a field, and the
+/// generator (`VALFRI_TEST_SEED` picks another sequence).
+struct Fuzz {
+    w: crate::contracts::World,
+    ids: Vec<String>,
+    doc: Value,
+    rng: Rng,
+}
+
+async fn fuzz(default_seed: u64) -> Fuzz {
     let w = crate::contracts::world().await;
     let app = &w.app;
     crate::contracts::apply(app, &w.a_token, &["personal_care"], &["centrum"]).await;
@@ -222,38 +230,96 @@ async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
     app.insert_assignment(&client, &w.a, "personal_care", "2026-01-01", None).await;
     let (s, b) = app.call(Method::POST, "/api/v1/settlements/compute", Some(&w.admin), Some(json!({"month": "2026-02"}))).await;
     assert!(s.is_success(), "{b}");
-    let ids: Vec<String> = vec![client.clone(), w.a.clone(), w.b.clone(), admin_id];
+    let ids = vec![client, w.a.clone(), w.b.clone(), admin_id];
+    let seed = std::env::var("VALFRI_TEST_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(default_seed);
+    Fuzz { w, ids, doc: serde_json::to_value(valfri::api::openapi()).unwrap(), rng: Rng(seed.max(1)) }
+}
 
-    let doc = serde_json::to_value(valfri::api::openapi()).unwrap();
-    // Another seed explores further: `VALFRI_TEST_SEED=7 cargo test --test api robustness`.
-    let seed = std::env::var("VALFRI_TEST_SEED").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0x5eed_cafe_f00d_0001);
-    let mut rng = Rng(seed.max(1));
+impl Fuzz {
+    /// `path` with each `{param}` replaced by the id of a stored record of
+    /// the resource named before it (or a made-up one).
+    async fn path(&mut self, path: &str) -> String {
+        let mut concrete = String::new();
+        let mut previous = "";
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            concrete.push('/');
+            if segment.starts_with('{') {
+                concrete.push_str(&urlencoding::encode(&path_value(&self.w.app, previous, &mut self.rng).await));
+            } else {
+                concrete.push_str(segment);
+            }
+            previous = segment;
+        }
+        concrete
+    }
+
+    /// Every third request by provider A: its own access checks and
+    /// narrower queries are other code.
+    fn who(&self, case: usize) -> (&'static str, String) {
+        if case % 3 == 2 {
+            ("provider A", self.w.a_token.clone())
+        } else {
+            ("admin", self.w.admin.clone())
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
+    let mut f = fuzz(0x5eed_cafe_f00d_0001).await;
+    let doc = f.doc.clone();
     let mut sent = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else { continue };
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for case in 0..24 {
-                let mut concrete = String::new();
-                let mut previous = "";
-                for segment in path.split('/').filter(|s| !s.is_empty()) {
-                    concrete.push('/');
-                    if segment.starts_with('{') {
-                        concrete.push_str(&path_value(app, previous, &mut rng).await);
-                    } else {
-                        concrete.push_str(segment);
-                    }
-                    previous = segment;
-                }
-                let body = value_of(&doc, schema, &mut rng, &ids, 0);
-                // Every third body from provider A: its own checks and
-                // narrower queries are other code.
-                let (who, token) = if case % 3 == 2 { ("provider A", &w.a_token) } else { ("admin", &w.admin) };
-                let (s, r) = app.call(method.clone(), &concrete, Some(token), Some(body.clone())).await;
+                let concrete = f.path(path).await;
+                let body = value_of(&doc, schema, &mut f.rng, &f.ids, 0);
+                let (who, token) = f.who(case);
+                let (s, r) = f.w.app.call(method.clone(), &concrete, Some(&token), Some(body.clone())).await;
                 assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "{method} {concrete} case {case} as {who}\nbody: {body}\nanswer: {r}");
                 sent += 1;
             }
         }
     }
     assert!(sent > 300, "only {sent} requests: the document lost its JSON bodies?");
+}
+
+/// The same for every GET: query parameters and path ids generated from
+/// the document (odd limits and offsets, months, dates, free text), by the
+/// admin and by a provider.
+#[tokio::test]
+async fn no_generated_query_gets_a_server_error_from_any_endpoint() {
+    let mut f = fuzz(0x5eed_cafe_f00d_0002).await;
+    let doc = f.doc.clone();
+    let mut sent = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let Some(op) = ops.get("get") else { continue };
+        let params: Vec<&Value> = op["parameters"].as_array().map(|p| p.iter().collect()).unwrap_or_default();
+        for case in 0..12 {
+            let mut concrete = f.path(path).await;
+            let mut query = Vec::new();
+            for p in params.iter().filter(|p| p["in"] == "query") {
+                let name = p["name"].as_str().unwrap();
+                if p["required"] != true && f.rng.below(3) == 0 {
+                    continue;
+                }
+                let text = match named_value(name, &doc, &p["schema"], &mut f.rng, &f.ids, 0) {
+                    Value::String(s) => s,
+                    Value::Null => continue,
+                    other => other.to_string(),
+                };
+                query.push(format!("{name}={}", urlencoding::encode(&text)));
+            }
+            if !query.is_empty() {
+                concrete = format!("{concrete}?{}", query.join("&"));
+            }
+            let (who, token) = f.who(case);
+            let (s, r) = f.w.app.call(Method::GET, &concrete, Some(&token), None).await;
+            assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "GET {concrete} case {case} as {who}\nanswer: {r}");
+            sent += 1;
+        }
+    }
+    assert!(sent > 300, "only {sent} requests");
 }
