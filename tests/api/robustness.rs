@@ -60,6 +60,7 @@ const STRINGS: &[&str] = &[
     "'; DROP TABLE clients; --",
     "<script>alert(1)</script>",
     "\u{202e}rtl",
+    "a\u{0}b",
 ];
 
 const INTEGERS: &[i64] = &[0, 1, -1, 2, 100, 600, 10_000, 1 << 31, 1 << 53, i64::MAX, i64::MIN];
@@ -322,4 +323,144 @@ async fn no_generated_query_gets_a_server_error_from_any_endpoint() {
         }
     }
     assert!(sent > 300, "only {sent} requests");
+}
+
+/// The HTML tags named `name` in `html` (up to their `>`).
+fn tags<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("<{name}");
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        if after.starts_with([' ', '>', '\n']) {
+            let end = after.find('>').unwrap_or(after.len());
+            out.push(&rest[i..i + open.len() + end]);
+        }
+        rest = after;
+    }
+    out
+}
+
+fn attr(tag: &str, key: &str) -> Option<String> {
+    let pat = format!(" {key}=\"");
+    let start = tag.find(&pat)? + pat.len();
+    let len = tag[start..].find('"')?;
+    let raw = &tag[start..start + len];
+    Some(
+        raw.replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// One POST form of a page: its action and fields with the values the page
+/// gave them (a select's first option).
+#[derive(Debug)]
+struct HtmlForm {
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+fn forms_of(page: &str, html: &str) -> Vec<HtmlForm> {
+    let mut out = Vec::new();
+    for chunk in html.split("<form").skip(1) {
+        let body = chunk.split("</form>").next().unwrap_or("");
+        let head = format!("<form{}", &body[..body.find('>').unwrap_or(0)]);
+        if attr(&head, "method").map(|m| m.to_lowercase()) != Some("post".into()) || attr(&head, "enctype").is_some() {
+            continue;
+        }
+        let action = attr(&head, "action").unwrap_or_else(|| page.to_string());
+        let mut fields = Vec::new();
+        for t in tags(body, "input") {
+            let kind = attr(t, "type").unwrap_or_default();
+            if let (Some(n), false) = (attr(t, "name"), kind == "submit" || kind == "file") {
+                if kind != "checkbox" && kind != "radio" || t.contains(" checked") {
+                    fields.push((n, attr(t, "value").unwrap_or_default()));
+                }
+            }
+        }
+        for select in body.split("<select").skip(1) {
+            let head = select.split('>').next().unwrap_or("");
+            if let Some(n) = attr(&format!("<select{head}"), "name") {
+                let first = tags(select, "option").first().and_then(|o| attr(o, "value")).unwrap_or_default();
+                fields.push((n, first));
+            }
+        }
+        for t in tags(body, "textarea") {
+            if let Some(n) = attr(t, "name") {
+                fields.push((n, String::new()));
+            }
+        }
+        out.push(HtmlForm { action, fields });
+    }
+    out
+}
+
+/// Every page a user can reach from the start page, and every form on
+/// them sent back with odd values: never a 500 in the web interface
+/// either. As the admin and as provider A.
+#[tokio::test]
+async fn no_page_or_form_of_the_web_interface_gets_a_server_error() {
+    let mut f = fuzz(0x5eed_cafe_f00d_0003).await;
+    let (mut pages, mut posts) = (0, 0);
+    for token in [f.w.admin.clone(), f.w.a_token.clone()] {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut queue = std::collections::VecDeque::from(["/".to_string()]);
+        let mut forms = Vec::new();
+        while let Some(page) = queue.pop_front() {
+            if seen.len() >= 150 || !seen.insert(page.clone()) {
+                continue;
+            }
+            let res = f.w.app.http.get(format!("{}{page}", f.w.app.url)).bearer_auth(&token).send().await.unwrap();
+            let status = res.status();
+            let html = res.text().await.unwrap();
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "GET {page}: {html}");
+            pages += 1;
+            for a in tags(&html, "a") {
+                if let Some(href) = attr(a, "href") {
+                    let href = href.split('#').next().unwrap_or("").to_string();
+                    if href.starts_with('/') && !href.starts_with("/api") && !href.contains("logout") && !href.contains("lang=") {
+                        queue.push_back(href);
+                    }
+                }
+            }
+            forms.extend(forms_of(&page, &html).into_iter().filter(|x| !x.action.contains("logout") && !x.action.contains("/login")));
+        }
+        for form in &forms {
+            for case in 0..4 {
+                let body: Vec<String> = form
+                    .fields
+                    .iter()
+                    .map(|(name, value)| {
+                        let v = match f.rng.below(6) {
+                            0 => f.rng.pick(STRINGS).to_string(),
+                            1 => f.rng.pick(INTEGERS).to_string(),
+                            _ if case == 0 => value.clone(),
+                            2 => "x".repeat(3000),
+                            _ => value.clone(),
+                        };
+                        format!("{}={}", urlencoding::encode(name), urlencoding::encode(&v))
+                    })
+                    .collect();
+                let res =
+                    f.w.app
+                        .http
+                        .post(format!("{}{}", f.w.app.url, form.action))
+                        .bearer_auth(&token)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body.join("&"))
+                        .send()
+                        .await
+                        .unwrap();
+                let status = res.status();
+                let html = res.text().await.unwrap();
+                assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "POST {} {body:?}: {html}", form.action);
+                posts += 1;
+            }
+        }
+    }
+    assert!(pages > 30 && posts > 30, "only {pages} pages and {posts} form posts: did the crawl lose its way?");
 }
