@@ -408,7 +408,23 @@ async fn no_page_or_form_of_the_web_interface_gets_a_server_error() {
     let (mut pages, mut posts) = (0, 0);
     for token in [f.w.admin.clone(), f.w.a_token.clone()] {
         let mut seen = std::collections::BTreeSet::new();
-        let mut queue = std::collections::VecDeque::from(["/".to_string()]);
+        // The start page, and pages no link on the way reaches (a client's
+        // is found by a search).
+        let mut queue = std::collections::VecDeque::from(["/".to_string(), "/compare?postcode=831+30&services=personal_care".into()]);
+        for (pattern, sql) in [
+            ("/clients/{}", "SELECT id FROM clients"),
+            ("/clients/{}/decisions", "SELECT id FROM clients"),
+            ("/clients/{}/choose", "SELECT id FROM clients"),
+            ("/decisions/{}", "SELECT id FROM decisions"),
+            ("/decisions/{}/change", "SELECT id FROM decisions"),
+            ("/providers/{}", "SELECT id FROM providers"),
+            ("/letters/choice/{}", "SELECT id FROM choices"),
+        ] {
+            let ids: Vec<String> = sqlx::query_scalar(sql).fetch_all(&f.w.app.state.db.pool).await.unwrap();
+            queue.extend(ids.iter().map(|id| pattern.replace("{}", id)));
+        }
+        queue
+            .extend(["/contracts/apply", "/admin/visits/flags", "/provider/settlements", "/provider/assignments", "/my"].map(String::from));
         let mut forms = Vec::new();
         while let Some(page) = queue.pop_front() {
             if seen.len() >= 150 || !seen.insert(page.clone()) {
@@ -430,7 +446,7 @@ async fn no_page_or_form_of_the_web_interface_gets_a_server_error() {
             forms.extend(forms_of(&page, &html).into_iter().filter(|x| !x.action.contains("logout") && !x.action.contains("/login")));
         }
         for form in &forms {
-            for case in 0..4 {
+            for case in 0..8 {
                 let body: Vec<String> = form
                     .fields
                     .iter()
