@@ -401,12 +401,17 @@ fn forms_of(page: &str, html: &str) -> Vec<HtmlForm> {
 
 /// Every page a user can reach from the start page, and every form on
 /// them sent back with odd values: never a 500 in the web interface
-/// either. As the admin and as provider A.
+/// either. As the admin, provider A, a case officer and a citizen.
 #[tokio::test]
 async fn no_page_or_form_of_the_web_interface_gets_a_server_error() {
     let mut f = fuzz(0x5eed_cafe_f00d_0003).await;
     let (mut pages, mut posts) = (0, 0);
-    for token in [f.w.admin.clone(), f.w.a_token.clone()] {
+    // A case officer and the client themself have pages of their own.
+    let client: String = sqlx::query_scalar("SELECT id FROM clients ORDER BY 1 LIMIT 1").fetch_one(&f.w.app.state.db.pool).await.unwrap();
+    f.w.app.add_user("citizen", valfri::auth::Role::Citizen, None, Some(&client)).await;
+    f.w.app.add_user("officer", valfri::auth::Role::CaseOfficer, None, None).await;
+    let (citizen, officer) = (f.w.app.token("citizen").await, f.w.app.token("officer").await);
+    for token in [f.w.admin.clone(), f.w.a_token.clone(), officer, citizen] {
         let mut seen = std::collections::BTreeSet::new();
         // The start page, and pages no link on the way reaches (a client's
         // is found by a search).
