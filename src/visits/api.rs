@@ -250,7 +250,7 @@ async fn import_csv(
     let opts = Options {
         provider_id,
         source: Source::Csv,
-        file_name: q.file_name.unwrap_or_default().chars().take(200).collect(),
+        file_name: q.file_name.unwrap_or_default(),
         all_or_nothing: q.all_or_nothing.unwrap_or(false),
         actor: Actor::of(&who),
     };

@@ -27,7 +27,7 @@ pub async fn import(state: &AppState, file: &Path, provider: Option<&str>, all_o
     let opts = Options {
         provider_id,
         source: Source::Csv,
-        file_name: file.file_name().map(|n| n.to_string_lossy().chars().take(200).collect()).unwrap_or_default(),
+        file_name: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         all_or_nothing,
         actor: Actor::system("cli"),
     };

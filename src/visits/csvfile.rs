@@ -97,10 +97,14 @@ fn line_at(ends: &[u64], blank: &[bool], byte: u64) -> u64 {
     line as u64 + 1
 }
 
-/// The 1-based line a record that ends before byte `end` (the reader's
-/// position after it) ends on: the line of its last byte.
-fn last_line(ends: &[u64], end: u64) -> u64 {
-    ends.partition_point(|e| *e < end.saturating_sub(1)) as u64 + 1
+/// The last line of a record that starts on `line` and ends before byte
+/// `end` (the reader's position after it), when that is a later line. The
+/// usual record ends with its own first line, which one look at where that
+/// line ends tells; only a record that spans lines needs the search.
+fn later_last_line(ends: &[u64], line: u64, end: u64) -> Option<u64> {
+    let last_byte = end.saturating_sub(1);
+    let first_ends_before = ends.get(line.saturating_sub(1) as usize).is_some_and(|e| *e < last_byte);
+    first_ends_before.then(|| ends.partition_point(|e| *e < last_byte) as u64 + 1)
 }
 
 /// Imports a CSV file from any reader. A file whose header is wrong is
@@ -138,9 +142,10 @@ pub async fn import<R: std::io::Read + Send + 'static>(state: &AppState, opts: O
         loop {
             let at = reader.position().byte();
             let result = reader.read_byte_record(&mut record);
-            let line = {
+            let (line, later_last) = {
                 let l = reader.get_ref();
-                line_at(&l.ends, &l.blank, record.position().map_or(at, |p| p.byte()))
+                let line = line_at(&l.ends, &l.blank, record.position().map_or(at, |p| p.byte()));
+                (line, later_last_line(&l.ends, line, reader.position().byte()))
             };
             let item = match result {
                 Ok(false) => break,
@@ -148,11 +153,7 @@ pub async fn import<R: std::io::Read + Send + 'static>(state: &AppState, opts: O
                     if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
                         continue; // a blank line
                     }
-                    let last = {
-                        let l = reader.get_ref();
-                        last_line(&l.ends, reader.position().byte())
-                    };
-                    if last > line {
+                    if let Some(last) = later_last {
                         // A field that opens with a quote runs to the next
                         // quote, over line breaks. No field of a visit holds
                         // a line break, so this is a stray quote, and the
@@ -231,7 +232,8 @@ mod tests {
         let mut got = vec![];
         while r.read_byte_record(&mut rec).unwrap() {
             let l = r.get_ref();
-            got.push((line_at(&l.ends, &l.blank, rec.position().unwrap().byte()), last_line(&l.ends, r.position().byte())));
+            let first = line_at(&l.ends, &l.blank, rec.position().unwrap().byte());
+            got.push((first, later_last_line(&l.ends, first, r.position().byte()).unwrap_or(first)));
         }
         got
     }

@@ -80,6 +80,8 @@ impl Actor {
 pub struct Options {
     pub provider_id: String,
     pub source: Source,
+    /// As the user gave it: `Importer::begin` makes it printable and cuts
+    /// it at 200 characters, whatever the way in.
     pub file_name: String,
     pub all_or_nothing: bool,
     pub actor: Actor,

@@ -189,7 +189,7 @@ async fn upload(State(state): State<AppState>, page: Page, mut form: Multipart) 
                 let name = field.name().unwrap_or("").to_string();
                 match name.as_str() {
                     "file" => {
-                        let file_name = field.file_name().unwrap_or("").chars().take(200).collect::<String>();
+                        let file_name = field.file_name().unwrap_or("").to_string();
                         match field.bytes().await {
                             Ok(b) => file = Some((file_name, b)),
                             Err(e) => return bad_upload(&state, &page, &who, e.body_text()).await,

@@ -119,13 +119,10 @@ fn plausible(name: &str, kind: &str, rng: &mut Rng, ids: &[String]) -> Option<Va
     })
 }
 
-/// A value of `schema` for a field named `name`: of the right shape, so
-/// the request gets past parsing; sensible where the name says what it
-/// holds, odd now and then (empty, long, negative, huge, impossible).
-fn value_of(doc: &Value, schema: &Value, rng: &mut Rng, ids: &[String], depth: usize) -> Value {
-    named_value("", doc, schema, rng, ids, depth)
-}
-
+/// A value of `schema` for a field named `name` (`""` for a whole body):
+/// of the right shape, so the request gets past parsing; sensible where
+/// the name says what it holds, odd now and then (empty, long, negative,
+/// huge, impossible).
 fn named_value(name: &str, doc: &Value, schema: &Value, rng: &mut Rng, ids: &[String], depth: usize) -> Value {
     let schema = resolve(doc, schema);
     if let Some(options) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
@@ -134,7 +131,7 @@ fn named_value(name: &str, doc: &Value, schema: &Value, rng: &mut Rng, ids: &[St
     if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
         let mut merged = Map::new();
         for p in parts {
-            if let Value::Object(o) = value_of(doc, p, rng, ids, depth) {
+            if let Value::Object(o) = named_value("", doc, p, rng, ids, depth) {
                 merged.extend(o);
             }
         }
@@ -153,20 +150,20 @@ fn named_value(name: &str, doc: &Value, schema: &Value, rng: &mut Rng, ids: &[St
             return v;
         }
     }
-    match Some(kind) {
-        Some("string") => match rng.below(10) {
+    match kind {
+        "string" => match rng.below(10) {
             0 => json!("x".repeat(10_000)),
             1 | 2 if !ids.is_empty() => json!(rng.pick(ids)),
             _ => json!(rng.pick(STRINGS)),
         },
-        Some("integer") => json!(rng.pick(INTEGERS)),
-        Some("number") => json!(*rng.pick(&[0.0, -1.5, 1e300])),
-        Some("boolean") => json!(rng.below(2) == 0),
-        Some("array") if depth < 4 => {
+        "integer" => json!(rng.pick(INTEGERS)),
+        "number" => json!(*rng.pick(&[0.0, -1.5, 1e300])),
+        "boolean" => json!(rng.below(2) == 0),
+        "array" if depth < 4 => {
             let n = rng.below(4);
             Value::Array((0..n).map(|_| named_value(name, doc, &schema["items"], rng, ids, depth + 1)).collect())
         }
-        Some("array") => json!([]),
+        "array" => json!([]),
         _ => {
             let mut out = Map::new();
             let required: Vec<&str> =
@@ -254,6 +251,19 @@ impl Fuzz {
         concrete
     }
 
+    /// The document's operations: (path, method, operation).
+    fn operations(&self) -> Vec<(String, Method, Value)> {
+        let paths = self.doc["paths"].as_object().into_iter().flatten();
+        paths
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(move |(method, op)| (path.clone(), Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), op.clone()))
+            })
+            .collect()
+    }
+
     /// Every third request by provider A: its own access checks and
     /// narrower queries are other code.
     fn who(&self, case: usize) -> (&'static str, String) {
@@ -268,20 +278,16 @@ impl Fuzz {
 #[tokio::test]
 async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
     let mut f = fuzz(0x5eed_cafe_f00d_0001).await;
-    let doc = f.doc.clone();
     let mut sent = 0;
-    for (path, ops) in doc["paths"].as_object().unwrap() {
-        for (method, op) in ops.as_object().unwrap() {
-            let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else { continue };
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            for case in 0..24 {
-                let concrete = f.path(path).await;
-                let body = value_of(&doc, schema, &mut f.rng, &f.ids, 0);
-                let (who, token) = f.who(case);
-                let (s, r) = f.w.app.call(method.clone(), &concrete, Some(&token), Some(body.clone())).await;
-                assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "{method} {concrete} case {case} as {who}\nbody: {body}\nanswer: {r}");
-                sent += 1;
-            }
+    for (path, method, op) in f.operations() {
+        let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else { continue };
+        for case in 0..24 {
+            let concrete = f.path(&path).await;
+            let body = named_value("", &f.doc, schema, &mut f.rng, &f.ids, 0);
+            let (who, token) = f.who(case);
+            let (s, r) = f.w.app.call(method.clone(), &concrete, Some(&token), Some(body.clone())).await;
+            assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "{method} {concrete} case {case} as {who}\nbody: {body}\nanswer: {r}");
+            sent += 1;
         }
     }
     assert!(sent > 300, "only {sent} requests: the document lost its JSON bodies?");
@@ -293,20 +299,18 @@ async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
 #[tokio::test]
 async fn no_generated_query_gets_a_server_error_from_any_endpoint() {
     let mut f = fuzz(0x5eed_cafe_f00d_0002).await;
-    let doc = f.doc.clone();
     let mut sent = 0;
-    for (path, ops) in doc["paths"].as_object().unwrap() {
-        let Some(op) = ops.get("get") else { continue };
+    for (path, _, op) in f.operations().into_iter().filter(|(_, method, _)| method == Method::GET) {
         let params: Vec<&Value> = op["parameters"].as_array().map(|p| p.iter().collect()).unwrap_or_default();
         for case in 0..12 {
-            let mut concrete = f.path(path).await;
+            let mut concrete = f.path(&path).await;
             let mut query = Vec::new();
             for p in params.iter().filter(|p| p["in"] == "query") {
                 let name = p["name"].as_str().unwrap();
                 if p["required"] != true && f.rng.below(3) == 0 {
                     continue;
                 }
-                let text = match named_value(name, &doc, &p["schema"], &mut f.rng, &f.ids, 0) {
+                let text = match named_value(name, &f.doc, &p["schema"], &mut f.rng, &f.ids, 0) {
                     Value::String(s) => s,
                     Value::Null => continue,
                     other => other.to_string(),

@@ -60,14 +60,14 @@ impl W {
         r
     }
 
-    pub async fn csv(&self, token: &str, query: &str, body: &str) -> (StatusCode, Value) {
+    pub async fn csv(&self, token: &str, query: &str, body: impl AsRef<[u8]>) -> (StatusCode, Value) {
         let res = self
             .app
             .http
             .post(format!("{}/api/v1/visits/import{query}", self.app.url))
             .bearer_auth(token)
             .header("content-type", "text/csv")
-            .body(body.to_string())
+            .body(body.as_ref().to_vec())
             .send()
             .await
             .unwrap();
@@ -829,22 +829,16 @@ async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing
             }
         }
         let shown = String::from_utf8_lossy(&body).to_string();
-        let upload = |body: Vec<u8>| {
-            let query = if all_or_nothing { "?all_or_nothing=true" } else { "" };
-            let req = w.app.http.post(format!("{}/api/v1/visits/import{query}", w.app.url)).bearer_auth(&w.prov_a);
-            async move {
-                let res = req.header("content-type", "text/csv").body(body).send().await.unwrap();
-                (res.status(), res.json::<Value>().await.unwrap())
-            }
-        };
+        let query = if all_or_nothing { "?all_or_nothing=true" } else { "" };
         let before = visits().await;
-        let (s, first) = upload(body.clone()).await;
+        let (s, first) = w.csv(&w.prov_a, query, &body).await;
         assert_eq!(s, StatusCode::OK, "case {case}: {first}\n{shown}");
         let n = rows.len() as u64;
         let (new, replaced, unchanged, rejected) = counts(&first);
         assert_eq!(first["rows"], n, "case {case}: every row is read\n{first}\n{shown}");
-        codes_seen.extend(rejections(&first).into_iter().map(|x| x.2));
-        let lines: std::collections::BTreeSet<u64> = rejections(&first).iter().map(|x| x.0).collect();
+        let rejected_first = rejections(&first);
+        let lines: std::collections::BTreeSet<u64> = rejected_first.iter().map(|x| x.0).collect();
+        codes_seen.extend(rejected_first.iter().map(|x| x.2.clone()));
         assert_eq!(lines.len() as u64, rejected, "case {case}: each rejected row has its own line\n{first}\n{shown}");
         assert!(
             lines.iter().all(|l| starts.contains(l)),
@@ -859,14 +853,14 @@ async fn any_csv_file_is_answered_row_by_row_and_a_second_upload_changes_nothing
         } else {
             assert_eq!(new + replaced + unchanged + rejected, n, "case {case}: accepted and rejected add up\n{first}\n{shown}");
             assert_eq!(visits().await, before + new as i64, "case {case}: new rows are stored, replaced ones replaced");
-            let (s, second) = upload(body).await;
+            let (s, second) = w.csv(&w.prov_a, query, &body).await;
             assert_eq!(s, StatusCode::OK, "case {case}: {second}");
             assert_eq!(
                 counts(&second),
                 (0, 0, new + replaced + unchanged, rejected),
                 "case {case}: the same file again\n{second}\n{shown}"
             );
-            assert_eq!(rejections(&second), rejections(&first), "case {case}");
+            assert_eq!(rejections(&second), rejected_first, "case {case}");
         }
 
         // The rows JSON can carry as a batch: each gets the same verdict
