@@ -8,13 +8,13 @@ use crate::audit::{self, AuditAction, Event};
 use crate::auth::PrincipalKind;
 use crate::decisions::web::{amount_text, error_message, service_name};
 use crate::error::ApiError;
-use crate::web::{forbidden, internal, render, Chrome, Page};
+use crate::web::{forbidden, internal, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -106,7 +106,7 @@ struct AckForm {
     revision: i64,
 }
 
-async fn acknowledge(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(f): Form<AckForm>) -> Response {
+async fn acknowledge(State(state): State<AppState>, page: Page, Path(id): Path<String>, WebForm(f): WebForm<AckForm>) -> Response {
     let who = match page.require_user() {
         Ok(u) => u.clone(),
         Err(r) => return r,

@@ -13,13 +13,13 @@ use crate::auth::{Principal, PrincipalKind};
 use crate::clients::Client;
 use crate::error::ApiError;
 use crate::web::i18n::{Lang, Tr};
-use crate::web::{forbidden, internal, message_page, render, Chrome, Page};
+use crate::web::{forbidden, internal, message_page, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use fluent_bundle::{FluentArgs, FluentValue};
 use serde::Deserialize;
 
@@ -366,14 +366,19 @@ async fn officer_choose(State(state): State<AppState>, page: Page, Path(id): Pat
     }
 }
 
-async fn my_choose_post(State(state): State<AppState>, page: Page, Form(f): Form<ChooseForm>) -> Response {
+async fn my_choose_post(State(state): State<AppState>, page: Page, WebForm(f): WebForm<ChooseForm>) -> Response {
     match citizen_target(&state, &page).await {
         Ok((who, target)) => submit_choice(&state, &page, &who, target, f).await,
         Err(r) => r,
     }
 }
 
-async fn officer_choose_post(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(f): Form<ChooseForm>) -> Response {
+async fn officer_choose_post(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<ChooseForm>,
+) -> Response {
     match officer_target(&state, &page, &id).await {
         Ok((who, target)) => submit_choice(&state, &page, &who, target, f).await,
         Err(r) => r,
@@ -404,7 +409,12 @@ async fn submit_choice(state: &AppState, page: &Page, who: &Principal, target: T
     }
 }
 
-async fn officer_default_post(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(f): Form<ChooseForm>) -> Response {
+async fn officer_default_post(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<ChooseForm>,
+) -> Response {
     let (who, target) = match officer_target(&state, &page, &id).await {
         Ok(x) => x,
         Err(r) => return r,

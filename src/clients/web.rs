@@ -7,13 +7,13 @@ use crate::audit::{self, AuditAction, Event};
 use crate::auth::access::{permits, Action};
 use crate::decisions::web::{amount_text, form_errors_with, service_name, DecisionForm, FormErrors};
 use crate::error::ApiError;
-use crate::web::{forbidden, internal, message_page, render, Chrome, Page};
+use crate::web::{forbidden, internal, message_page, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -131,7 +131,7 @@ async fn new_page(State(state): State<AppState>, page: Page) -> Response {
     render(&NewPage { c: page.chrome(&state, "clients-new-title"), f, errors: FormErrors::default(), languages: LANGUAGES })
 }
 
-async fn register(State(state): State<AppState>, page: Page, Form(f): Form<RegisterForm>) -> Response {
+async fn register(State(state): State<AppState>, page: Page, WebForm(f): WebForm<RegisterForm>) -> Response {
     let who = match municipal(&state, &page) {
         Ok(w) => w,
         Err(r) => return *r,

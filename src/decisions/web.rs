@@ -10,13 +10,13 @@ use crate::auth::Principal;
 use crate::error::{ApiError, FieldError};
 use crate::setup::model::ServiceType;
 use crate::web::i18n::{Lang, Tr};
-use crate::web::{forbidden, internal, message_page, render, Chrome, Page};
+use crate::web::{forbidden, internal, message_page, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -280,7 +280,7 @@ async fn create_decision(
     State(state): State<AppState>,
     page: Page,
     Path(client_id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    WebForm(form): WebForm<HashMap<String, String>>,
 ) -> Response {
     let who = match manager(&state, &page) {
         Ok(w) => w,
@@ -424,7 +424,7 @@ async fn change_decision(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    WebForm(form): WebForm<HashMap<String, String>>,
 ) -> Response {
     let who = match manager(&state, &page) {
         Ok(w) => w,
@@ -480,7 +480,7 @@ struct EndForm {
     reason: String,
 }
 
-async fn end_decision(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(form): Form<EndForm>) -> Response {
+async fn end_decision(State(state): State<AppState>, page: Page, Path(id): Path<String>, WebForm(form): WebForm<EndForm>) -> Response {
     let who = match manager(&state, &page) {
         Ok(w) => w,
         Err(r) => return *r,

@@ -13,13 +13,13 @@ use crate::auth::{Principal, PrincipalKind};
 use crate::clock::stamp;
 use crate::error::ApiError;
 use crate::web::i18n::Tr;
-use crate::web::{forbidden, internal, render, Chrome, Page};
+use crate::web::{forbidden, internal, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -150,7 +150,7 @@ struct MonthForm {
     approve: Option<String>,
 }
 
-async fn compute(State(state): State<AppState>, page: Page, Form(f): Form<MonthForm>) -> Response {
+async fn compute(State(state): State<AppState>, page: Page, WebForm(f): WebForm<MonthForm>) -> Response {
     let who = require_admin!(&state, &page);
     let Ok(month) = f.month.parse::<Month>() else {
         let c = page.chrome(&state, "settlement-title");
@@ -180,7 +180,7 @@ async fn compute(State(state): State<AppState>, page: Page, Form(f): Form<MonthF
     }
 }
 
-async fn export(State(state): State<AppState>, page: Page, Form(f): Form<MonthForm>) -> Response {
+async fn export(State(state): State<AppState>, page: Page, WebForm(f): WebForm<MonthForm>) -> Response {
     let who = require_admin!(&state, &page);
     let Ok(month) = f.month.parse::<Month>() else {
         return Redirect::to("/admin/settlements").into_response();
@@ -460,7 +460,7 @@ struct ApproveForm {
     revision: i64,
 }
 
-async fn approve(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(f): Form<ApproveForm>) -> Response {
+async fn approve(State(state): State<AppState>, page: Page, Path(id): Path<String>, WebForm(f): WebForm<ApproveForm>) -> Response {
     let who = require_admin!(&state, &page);
     let result = store::approve(&state.db, &id, Some(f.revision), &who.username, &stamp(state.clock.now())).await;
     match result {
@@ -491,7 +491,12 @@ fn parse_signed_kronor(s: &str) -> Option<i64> {
     Some(if neg { -ore } else { ore })
 }
 
-async fn add_adjustment(State(state): State<AppState>, page: Page, Path(id): Path<String>, Form(f): Form<AdjustmentForm>) -> Response {
+async fn add_adjustment(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<AdjustmentForm>,
+) -> Response {
     let who = require_admin!(&state, &page);
     let inputs = (f.amount.clone(), f.reason.clone());
     let Some(amount_ore) = parse_signed_kronor(&f.amount) else {
@@ -576,7 +581,7 @@ async fn config_page(State(state): State<AppState>, page: Page, Query(q): Query<
     }
 }
 
-async fn save_config(State(state): State<AppState>, page: Page, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn save_config(State(state): State<AppState>, page: Page, WebForm(form): WebForm<HashMap<String, String>>) -> Response {
     let who = require_admin!(&state, &page);
     let rows: Vec<(String, String)> = form.iter().map(|(k, v)| (format!("sie.{k}"), v.trim().to_string())).collect();
     let cfg = SieConfig::from_rows(&rows);

@@ -8,13 +8,13 @@ use crate::audit::{self, AuditAction, Event};
 use crate::auth::access::{permits, Action};
 use crate::clock::stamp;
 use crate::error::{ApiError, FieldError, Fields};
-use crate::web::{forbidden, internal, render, Chrome, Page};
+use crate::web::{forbidden, internal, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use valfri_core::Money;
 
@@ -112,7 +112,7 @@ struct RateForm {
     amount: String,
 }
 
-async fn add_rate(State(state): State<AppState>, page: Page, Form(form): Form<RateForm>) -> Response {
+async fn add_rate(State(state): State<AppState>, page: Page, WebForm(form): WebForm<RateForm>) -> Response {
     let who = match page.require_user() {
         Ok(u) => u.clone(),
         Err(r) => return r,

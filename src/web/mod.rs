@@ -8,13 +8,14 @@ pub mod i18n;
 use crate::app::AppState;
 use crate::auth::{self, Principal, PrincipalKind};
 use askama::Template;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use i18n::{Lang, Tr};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub const LANG_COOKIE: &str = "valfri_lang";
@@ -137,6 +138,69 @@ pub fn render<T: Template>(t: &T) -> Response {
     }
 }
 
+/// The largest form body a page accepts. Forms are a few fields; uploads
+/// are multipart and have their own limits.
+const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// A posted form, like axum's `Form`, but what cannot be read is answered
+/// with a page in the user's language naming the field (axum's answer is
+/// English plain text), and control characters other than tab and line
+/// breaks are refused. No form field has a use for them, and NUL in
+/// particular is refused by PostgreSQL and stored by SQLite: refusing it here
+/// makes both databases answer alike.
+pub struct WebForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for WebForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let problem = match read_form(&parts, body).await {
+            Ok(form) => return Ok(WebForm(form)),
+            Err(problem) => problem,
+        };
+        let page = Page::from_request_parts(&mut parts, state).await?;
+        let c = page.chrome(state, "form-bad-title");
+        let (status, message) = match &problem {
+            FormProblem::NotAForm => (StatusCode::UNSUPPORTED_MEDIA_TYPE, c.t.get("form-bad-not-a-form")),
+            FormProblem::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, c.t.get("form-bad-too-large")),
+            FormProblem::Character(field) => (StatusCode::UNPROCESSABLE_ENTITY, c.t.with("form-bad-character", "field", field)),
+            FormProblem::Value(field) => (StatusCode::UNPROCESSABLE_ENTITY, c.t.with("form-bad-value", "field", field)),
+        };
+        Err((status, render(&MessagePage { c, message })).into_response())
+    }
+}
+
+enum FormProblem {
+    NotAForm,
+    TooLarge,
+    /// A field holds a control character.
+    Character(String),
+    /// A field is missing or cannot be read as what the page expects.
+    Value(String),
+}
+
+async fn read_form<T: DeserializeOwned>(parts: &Parts, body: axum::body::Body) -> Result<T, FormProblem> {
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(FormProblem::NotAForm);
+    }
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| FormProblem::TooLarge)?;
+    for (name, value) in form_urlencoded::parse(&bytes) {
+        if value.chars().chain(name.chars()).any(|ch| ch.is_control() && !matches!(ch, '\t' | '\n' | '\r')) {
+            return Err(FormProblem::Character(crate::visits::printable(&name, 100)));
+        }
+    }
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        // A missing field is named only in serde's message, not its path.
+        let missing = e.inner().to_string().strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_owned);
+        FormProblem::Value(crate::visits::printable(missing.as_deref().unwrap_or(&path), 100))
+    })
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage {
@@ -217,7 +281,7 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, page: Page, Form(f): Form<LoginForm>) -> Response {
+async fn login(State(state): State<AppState>, page: Page, WebForm(f): WebForm<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     let user_id = match auth::verify_credentials(&state, &f.username, &f.password).await {
         Ok(u) => u,

@@ -524,6 +524,44 @@ async fn a_case_officer_registers_a_client_and_a_decision_on_the_web() {
     assert_eq!(s, StatusCode::OK);
 }
 
+/// A form the page cannot read is answered with a page in the user's
+/// language that names the field, and nothing is stored: a control
+/// character (NUL is refused by PostgreSQL and would be stored by SQLite, so
+/// both refuse it alike), a missing or mistyped field, a body that is not a
+/// form.
+#[tokio::test]
+async fn an_unreadable_form_gets_a_page_naming_the_field_and_stores_nothing() {
+    let w = world().await;
+    let count = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM clients").fetch_one(&w.app.state.db.pool).await.unwrap() };
+    let before = count().await;
+    let form = |name: &'static str| {
+        [("person_id", PNR_C), ("name", name), ("address", "Storgatan 2"), ("postcode", "831 30"), ("preferred_language", "sv")]
+    };
+    for (name, field) in [("Greta\0Jämtlund", "name"), ("Greta\u{1b}[31m", "name")] {
+        let (s, html, _) = page(&w.app, "/clients/new", &w.officer, Some(&form(name))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+        assert!(html.contains(r#"<html lang="sv">"#) && html.contains(&format!("Fältet ”{field}” innehåller ett styrtecken")), "{html}");
+    }
+    assert_eq!(count().await, before, "nothing stored");
+
+    // In English, and a field that must be a number.
+    let (s, html, _) = page(&w.app, "/clients/new?lang=en", &w.officer, Some(&[("name\0", "x")])).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains(r#"<html lang="en">"#) && html.contains("The field “name\\0” contains a control character"), "{html}");
+    let (s, html, _) = page(&w.app, "/settlements/none/approve?lang=en", &w.admin, Some(&[("revision", "två")])).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("The field “revision” is missing or has a value the page cannot read"), "{html}");
+
+    // Signing in without a password; a body that is not a form.
+    let res = w.app.http.post(format!("{}/login", w.app.url)).form(&[("username", "officer")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("Fältet ”password” saknas"));
+    let res = w.app.http.post(format!("{}/clients/new", w.app.url)).bearer_auth(&w.officer).body("name=x").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(res.text().await.unwrap().contains("Sidan tog inte emot något formulär"));
+    assert_eq!(count().await, before);
+}
+
 #[tokio::test]
 async fn providers_and_citizens_do_not_get_the_case_officer_pages() {
     let w = world().await;
