@@ -17,26 +17,45 @@ fn delimiter(head: &[u8]) -> u8 {
     [b',', b';', b'\t'].into_iter().max_by_key(|d| count(*d)).unwrap_or(b',')
 }
 
+/// Unknown header columns named one by one; the rest are counted, so a
+/// file that is not CSV at all gets an answer of reasonable size.
+const MAX_UNKNOWN_ECHOED: usize = 20;
+
 /// Maps each CSV column to its index in `COLUMNS`; a missing required or an
 /// unknown column refuses the file before any row is read.
 fn header_map(header: &csv::ByteRecord) -> ApiResult<Vec<usize>> {
     let mut map = Vec::with_capacity(header.len());
     let mut errors = Vec::new();
+    let mut unknown = 0;
     for (i, h) in header.iter().enumerate() {
         let name = String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_lowercase();
+        // The name is echoed in the answer: a binary file's first "line" can
+        // be megabytes of anything.
+        let echo = || super::printable(&name, 100);
         match COLUMNS.iter().position(|c| *c == name) {
             Some(p) if map.contains(&p) => errors.push(FieldError {
                 field: "file".into(),
                 code: "duplicate_column".into(),
-                reason: format!("column {name} appears twice in the header"),
+                reason: format!("column {} appears twice in the header", echo()),
             }),
             Some(p) => map.push(p),
-            None => errors.push(FieldError {
-                field: "file".into(),
-                code: "unknown_column".into(),
-                reason: format!("column {} of the header, '{name}', is not one of: {}", i + 1, COLUMNS.join(", ")),
-            }),
+            None if unknown < MAX_UNKNOWN_ECHOED => {
+                unknown += 1;
+                errors.push(FieldError {
+                    field: "file".into(),
+                    code: "unknown_column".into(),
+                    reason: format!("column {} of the header, '{}', is not one of: {}", i + 1, echo(), COLUMNS.join(", ")),
+                })
+            }
+            None => unknown += 1,
         }
+    }
+    if unknown > MAX_UNKNOWN_ECHOED {
+        errors.push(FieldError {
+            field: "file".into(),
+            code: "unknown_column".into(),
+            reason: format!("{} more columns of the header are not known", unknown - MAX_UNKNOWN_ECHOED),
+        });
     }
     for r in REQUIRED_COLUMNS {
         let p = COLUMNS.iter().position(|c| *c == r).unwrap_or(usize::MAX);

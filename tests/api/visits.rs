@@ -246,6 +246,19 @@ async fn a_csv_file_reports_every_bad_row_by_line_column_and_reason() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let codes: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["unknown_column", "missing_column"]);
+    // A file that is not CSV: its "header" is echoed printably, cut short,
+    // and only the first twenty unknown columns are named.
+    let mut junk = b"MZ\x90\x00".to_vec();
+    junk.extend(std::iter::repeat_n(b'x', 5000));
+    junk.extend(std::iter::repeat_n(b';', 100));
+    junk.extend_from_slice(b"\n1;2\n");
+    let (s, p) = w.csv(&w.prov_a, "", junk).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let errors = p["errors"].as_array().unwrap();
+    let reasons: Vec<&str> = errors.iter().filter(|e| e["code"] == "unknown_column").map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 21, "{p}");
+    assert!(reasons[0].starts_with("column 1 of the header, 'mz\u{fffd}\\0xxx") && reasons[0].contains("x…'"), "{}", reasons[0]);
+    assert!(reasons[0].len() < 400 && reasons[20] == "81 more columns of the header are not known", "{p}");
     let (s, p) = w.csv(&w.prov_a, "", "").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
 }
