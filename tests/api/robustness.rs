@@ -264,6 +264,29 @@ impl Fuzz {
             .collect()
     }
 
+    /// A query string (`?a=1&b=x`, or empty) for the operation's query
+    /// parameters: the required ones always, the others two times in three.
+    fn query(&mut self, op: &Value) -> String {
+        let mut query = Vec::new();
+        for p in op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "query") {
+            let name = p["name"].as_str().unwrap();
+            if p["required"] != true && self.rng.below(3) == 0 {
+                continue;
+            }
+            let text = match named_value(name, &self.doc, &p["schema"], &mut self.rng, &self.ids, 0) {
+                Value::String(s) => s,
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            query.push(format!("{name}={}", urlencoding::encode(&text)));
+        }
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        }
+    }
+
     /// Every third request by provider A: its own access checks and
     /// narrower queries are other code.
     fn who(&self, case: usize) -> (&'static str, String) {
@@ -293,6 +316,49 @@ async fn no_generated_json_body_gets_a_server_error_from_any_endpoint() {
     assert!(sent > 300, "only {sent} requests: the document lost its JSON bodies?");
 }
 
+/// The same for the operations that take a file: multipart bodies from the
+/// document's schema (odd files, names and types, broken bodies) and odd
+/// CSV files.
+#[tokio::test]
+async fn no_generated_upload_gets_a_server_error_from_any_endpoint() {
+    let mut f = fuzz(0x5eed_cafe_f00d_0004).await;
+    let mut sent = 0;
+    for (path, method, op) in f.operations() {
+        let content = &op["requestBody"]["content"];
+        let multipart_schema = content.get("multipart/form-data").map(|c| resolve(&f.doc, &c["schema"]).clone());
+        if multipart_schema.is_none() && content.get("text/csv").is_none() {
+            continue;
+        }
+        for case in 0..24 {
+            let concrete = f.path(&path).await + &f.query(&op);
+            let (who, token) = f.who(case);
+            let req = f.w.app.http.request(method.clone(), format!("{}{concrete}", f.w.app.url)).bearer_auth(&token);
+            let req = match &multipart_schema {
+                Some(schema) => {
+                    let mut fields = Vec::new();
+                    let mut files = Vec::new();
+                    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+                        if property["format"] == "binary" {
+                            files.push(name.clone());
+                        } else if let Value::String(v) = named_value(name, &f.doc, property, &mut f.rng, &f.ids, 0) {
+                            fields.push(format!("{name}={}", urlencoding::encode(&v)));
+                        }
+                    }
+                    let (content_type, bytes) = multipart(&mut f.rng, &fields, &files);
+                    req.header("content-type", content_type).body(bytes)
+                }
+                None => req.header("content-type", "text/csv").body(f.rng.pick(FILES).1.to_vec()),
+            };
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            let answer = res.text().await.unwrap_or_default();
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {concrete} case {case} as {who}\nanswer: {answer}");
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 48, "the evidence upload and the visits file");
+}
+
 /// The same for every GET: query parameters and path ids generated from
 /// the document (odd limits and offsets, months, dates, free text), by the
 /// admin and by a provider.
@@ -301,25 +367,8 @@ async fn no_generated_query_gets_a_server_error_from_any_endpoint() {
     let mut f = fuzz(0x5eed_cafe_f00d_0002).await;
     let mut sent = 0;
     for (path, _, op) in f.operations().into_iter().filter(|(_, method, _)| method == Method::GET) {
-        let params: Vec<&Value> = op["parameters"].as_array().map(|p| p.iter().collect()).unwrap_or_default();
         for case in 0..12 {
-            let mut concrete = f.path(&path).await;
-            let mut query = Vec::new();
-            for p in params.iter().filter(|p| p["in"] == "query") {
-                let name = p["name"].as_str().unwrap();
-                if p["required"] != true && f.rng.below(3) == 0 {
-                    continue;
-                }
-                let text = match named_value(name, &f.doc, &p["schema"], &mut f.rng, &f.ids, 0) {
-                    Value::String(s) => s,
-                    Value::Null => continue,
-                    other => other.to_string(),
-                };
-                query.push(format!("{name}={}", urlencoding::encode(&text)));
-            }
-            if !query.is_empty() {
-                concrete = format!("{concrete}?{}", query.join("&"));
-            }
+            let concrete = f.path(&path).await + &f.query(&op);
             let (who, token) = f.who(case);
             let (s, r) = f.w.app.call(Method::GET, &concrete, Some(&token), None).await;
             assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "GET {concrete} case {case} as {who}\nanswer: {r}");
