@@ -46,7 +46,9 @@ pub struct AuditQuery {
     responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = Problem)))]
 async fn list_audit(State(state): State<AppState>, who: Principal, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
     require(&who, Action::ReadAudit)?;
-    Ok(Json(query(&state, &q).await?))
+    let entries = query(&state, &q).await?;
+    super::record_audit_read(&state, &who, q.client_id.as_deref(), "API").await?;
+    Ok(Json(entries))
 }
 
 pub async fn query(state: &AppState, q: &AuditQuery) -> ApiResult<Vec<AuditEntry>> {

@@ -100,3 +100,22 @@ pub async fn record_client_list(state: &AppState, who: &Principal, client_ids: &
     tx.commit().await?;
     Ok(())
 }
+
+/// Records that `who` read the audit log: who looked at whom is itself a
+/// read of the client's data. `client_filter` is the client the reader
+/// asked about, if any (made printable and cut: it is what was typed).
+pub async fn record_audit_read(state: &AppState, who: &Principal, client_filter: Option<&str>, via: &str) -> ApiResult<()> {
+    let client = client_filter.map(str::trim).filter(|c| !c.is_empty()).map(|c| crate::visits::printable(c, 100));
+    record(
+        state,
+        who,
+        Event {
+            action: AuditAction::Read,
+            subject_type: "audit_log",
+            subject_id: client.as_deref().unwrap_or("all"),
+            client_id: client.as_deref(),
+            detail: format!("audit log read via {via}"),
+        },
+    )
+    .await
+}

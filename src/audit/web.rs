@@ -46,6 +46,9 @@ async fn audit_page(State(state): State<AppState>, page: Page, Query(q): Query<Q
         Ok(e) => e,
         Err(e) => return internal(&state, &page, e),
     };
+    if let Err(e) = super::record_audit_read(&state, who, Some(&client_id), "web").await {
+        return internal(&state, &page, e);
+    }
     let next_before = (entries.len() as i64 == PAGE).then(|| entries.last().map(|e| e.id.clone())).flatten();
     render(&AuditPage { c: page.chrome(&state, "audit-title"), entries, client_id, next_before })
 }

@@ -121,7 +121,10 @@ async fn list_users(State(state): State<AppState>, who: Principal) -> ApiResult<
                 client_id: r.try_get("client_id").map_err(anyhow::Error::from)?,
             })
         })
-        .collect::<ApiResult<_>>()?;
+        .collect::<ApiResult<Vec<User>>>()?;
+    // A citizen's account names the client it belongs to.
+    let clients: Vec<String> = users.iter().filter_map(|u| u.client_id.clone()).collect();
+    audit::record_client_list(&state, &who, &clients, "user list via API").await?;
     Ok(Json(users))
 }
 

@@ -394,6 +394,11 @@ async fn the_demo_has_decisions_assignments_and_ivo_rows() {
     assert!(rows.as_array().unwrap().len() >= 5, "{rows}");
 }
 
+/// A token for one of the demo's users.
+pub async fn demo_token(app: &TestApp, username: &str) -> String {
+    app.token_for_demo(username).await
+}
+
 trait DemoToken {
     async fn token_for_demo(&self, username: &str) -> String;
 }

@@ -180,6 +180,19 @@ fn named_value(name: &str, doc: &Value, schema: &Value, rng: &mut Rng, ids: &[St
     }
 }
 
+/// The document's operations: (path, method, operation).
+fn operations(doc: &Value) -> Vec<(String, Method, Value)> {
+    let paths = doc["paths"].as_object().into_iter().flatten();
+    paths
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(method, op)| (path.clone(), Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), op.clone()))
+        })
+        .collect()
+}
+
 /// The id of a stored record for a path segment (`/clients/{id}` → a
 /// client's id), or a made-up one.
 async fn path_value(app: &TestApp, resource: &str, rng: &mut Rng) -> String {
@@ -251,17 +264,8 @@ impl Fuzz {
         concrete
     }
 
-    /// The document's operations: (path, method, operation).
     fn operations(&self) -> Vec<(String, Method, Value)> {
-        let paths = self.doc["paths"].as_object().into_iter().flatten();
-        paths
-            .flat_map(|(path, ops)| {
-                ops.as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(move |(method, op)| (path.clone(), Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), op.clone()))
-            })
-            .collect()
+        operations(&self.doc)
     }
 
     /// A query string (`?a=1&b=x`, or empty) for the operation's query
@@ -589,4 +593,197 @@ async fn no_page_or_form_of_the_web_interface_gets_a_server_error() {
     }
     assert!(pages > 30 && posts > 30, "only {pages} pages and {posts} form posts: did the crawl lose its way?");
     assert!(multiparts >= 16, "only {multiparts} uploads: the visits upload and the application form should both be posted");
+}
+
+/// Every operation but the public ones refuses a request without a token
+/// or with a bad one: 401 and a problem body, before the body is read.
+#[tokio::test]
+async fn every_operation_but_the_public_ones_needs_a_token() {
+    let mut f = fuzz(0x5eed_cafe_f00d_0005).await;
+    let mut publics = Vec::new();
+    for (path, method, op) in f.operations() {
+        let concrete = f.path(&path).await;
+        let public = op.get("security").is_some();
+        if public {
+            publics.push(format!("{method} {path}"));
+        }
+        for token in [None, Some("not-a-token")] {
+            let (s, b) = f.w.app.call(method.clone(), &concrete, token, Some(json!({}))).await;
+            if public {
+                assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "{method} {concrete}: {b}");
+            } else {
+                assert_eq!(
+                    (s, b["code"].as_str()),
+                    (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+                    "{method} {concrete} with {token:?}: {b}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        publics,
+        [
+            "POST /api/v1/auth/token",
+            "GET /api/v1/compare",
+            "POST /api/v1/provider-registrations",
+            "GET /api/v1/providers",
+            "GET /api/v1/providers/{id}",
+            "GET /api/v1/providers/{id}/profile"
+        ],
+        "the operations anyone may call: signing in, registering as a provider, and the public comparison"
+    );
+}
+
+/// Every GET of the API that shows a client's data (id, identity number or
+/// name) to anyone writes an audit event, swept over the document on the
+/// demo municipality (visits, settlements, choices, tasks) as the admin, a
+/// case officer, a provider and a citizen, with ids each of them can see.
+#[tokio::test]
+async fn every_read_of_a_clients_data_through_the_api_is_audited() {
+    use std::collections::HashSet;
+    let app = crate::common::spawn_app().await;
+    valfri::demo::ensure(&app.state).await.unwrap();
+    let pool = app.state.db.pool.clone();
+    let one = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, String>(sql).fetch_optional(&pool).await.unwrap() }
+    };
+    let provider_user: String = one("SELECT username FROM users WHERE role = 'provider' ORDER BY username LIMIT 1").await.unwrap();
+    let provider: String =
+        sqlx::query_scalar("SELECT provider_id FROM users WHERE username = $1").bind(&provider_user).fetch_one(&pool).await.unwrap();
+    let citizen_client = one("SELECT client_id FROM users WHERE role = 'citizen'").await.unwrap();
+    let month = one("SELECT MIN(month) FROM settlements").await.unwrap();
+    let by_provider = |sql: &'static str| {
+        let (pool, provider) = (pool.clone(), provider.clone());
+        async move { sqlx::query_scalar::<_, String>(sql).bind(provider).fetch_optional(&pool).await.unwrap() }
+    };
+    // Per resource: ids the admin, the provider and the citizen can see.
+    let mut ids: Vec<(&str, Vec<Option<String>>)> = Vec::new();
+    ids.push((
+        "clients",
+        vec![by_provider("SELECT MIN(client_id) FROM assignments WHERE provider_id = $1").await, Some(citizen_client.clone())],
+    ));
+    ids.push((
+        "decisions",
+        vec![
+            by_provider("SELECT MIN(d.id) FROM decisions d JOIN assignments a ON a.client_id = d.client_id WHERE a.provider_id = $1").await,
+        ],
+    ));
+    ids.push(("assignments", vec![by_provider("SELECT MIN(id) FROM assignments WHERE provider_id = $1").await]));
+    ids.push((
+        "choices",
+        vec![by_provider("SELECT MIN(c.id) FROM choices c JOIN assignments a ON a.client_id = c.client_id WHERE a.provider_id = $1").await],
+    ));
+    ids.push(("settlements", vec![by_provider("SELECT MIN(id) FROM settlements WHERE provider_id = $1").await]));
+    ids.push(("contracts", vec![by_provider("SELECT MIN(id) FROM contracts WHERE provider_id = $1").await]));
+    ids.push(("providers", vec![Some(provider.clone())]));
+    ids.push(("imports", vec![by_provider("SELECT MIN(id) FROM visit_imports WHERE provider_id = $1").await]));
+    ids.push(("visits", vec![by_provider("SELECT MIN(external_id) FROM visits WHERE provider_id = $1").await]));
+    ids.push(("choice-systems", vec![one("SELECT MIN(id) FROM choice_systems").await]));
+    ids.push(("tasks", vec![one("SELECT MIN(id) FROM choice_tasks").await]));
+    let client_of_provider = ids[0].1[0].clone().unwrap();
+
+    // What identifies a client, as the answers write it.
+    let clients: Vec<(String, String, String)> = sqlx::query_as("SELECT id, person_id, name FROM clients").fetch_all(&pool).await.unwrap();
+    let personal: HashSet<String> =
+        clients.into_iter().flat_map(|(id, pnr, name)| [id, pnr.get(2..).unwrap_or_default().to_string(), pnr, name]).collect();
+    let tokens = |body: &str| -> Vec<String> {
+        match serde_json::from_str::<Value>(body) {
+            Ok(v) => {
+                let mut out = Vec::new();
+                let mut stack = vec![v];
+                while let Some(v) = stack.pop() {
+                    match v {
+                        Value::String(s) => out.push(s),
+                        Value::Array(a) => stack.extend(a),
+                        Value::Object(o) => stack.extend(o.into_iter().map(|(_, v)| v)),
+                        _ => {}
+                    }
+                }
+                out
+            }
+            Err(_) => body.split(['\n', ';', ',', '\t', '"']).map(str::to_owned).collect(),
+        }
+    };
+
+    let doc = serde_json::to_value(valfri::api::openapi()).unwrap();
+    let audit_rows = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log").fetch_one(&pool).await.unwrap() };
+    let mut tokens_of = Vec::new();
+    for user in ["admin", "handlaggare", provider_user.as_str(), "brukare"] {
+        tokens_of.push((user.to_string(), crate::decisions::demo_token(&app, user).await));
+    }
+    let (mut unaudited, mut shown_by) = (Vec::new(), HashSet::new());
+    for (path, method, op) in operations(&doc) {
+        // The session's own account (a citizen's names its client) is not
+        // a read of someone's data.
+        if method != Method::GET || op.get("security").is_some() || path == "/api/v1/auth/me" {
+            continue;
+        }
+        // Each way of filling the path's ids: the first candidate of every
+        // resource, then the second where there is one.
+        for variant in 0..2 {
+            let mut concrete = String::new();
+            let mut previous = "";
+            let mut complete = true;
+            for segment in path.split('/').filter(|s| !s.is_empty()) {
+                concrete.push('/');
+                if segment.starts_with('{') {
+                    let list = ids.iter().find(|(r, _)| *r == previous).map(|(_, l)| l.as_slice()).unwrap_or_default();
+                    match list.get(variant).or(list.first()).cloned().flatten() {
+                        Some(id) => concrete.push_str(&urlencoding::encode(&id)),
+                        None => complete = false,
+                    }
+                } else {
+                    concrete.push_str(segment);
+                }
+                previous = segment;
+            }
+            if !complete || (variant == 1 && !path.contains('{')) {
+                continue;
+            }
+            let mut query = Vec::new();
+            for p in op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "query") {
+                let name = p["name"].as_str().unwrap();
+                let value = match name {
+                    "month" => month.clone(),
+                    "provider_id" => provider.clone(),
+                    "client_id" => client_of_provider.clone(),
+                    "postcode" => "831 30".into(),
+                    _ => continue,
+                };
+                query.push(format!("{name}={}", urlencoding::encode(&value)));
+            }
+            if !query.is_empty() {
+                concrete = format!("{concrete}?{}", query.join("&"));
+            }
+            for (user, token) in &tokens_of {
+                let before = audit_rows().await;
+                let res = app.http.get(format!("{}{concrete}", app.url)).bearer_auth(token).send().await.unwrap();
+                let (status, body) = (res.status(), res.text().await.unwrap());
+                let shown = tokens(&body).into_iter().filter(|t| personal.contains(t)).count();
+                if status.is_success() && shown > 0 {
+                    shown_by.insert(format!("GET {path} as {user}"));
+                    if audit_rows().await == before {
+                        unaudited.push(format!("GET {concrete} as {user}: {status}, {shown} values of clients"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(unaudited.is_empty(), "reads of a client's data without an audit event: {unaudited:#?}");
+    // That the sweep saw client data where it must: a lost id or query
+    // parameter would make it pass by seeing nothing.
+    for must in [
+        "GET /api/v1/clients/{id} as brukare",
+        "GET /api/v1/providers/{id}/clients as PROVIDER",
+        "GET /api/v1/visits as PROVIDER",
+        "GET /api/v1/settlements/{id}/statement.csv as PROVIDER",
+        "GET /api/v1/decisions/{id} as handlaggare",
+        "GET /api/v1/choices/{id} as admin",
+        "GET /api/v1/audit as admin",
+    ] {
+        let must = must.replace("PROVIDER", &provider_user);
+        assert!(shown_by.contains(&must), "{must} showed no client data: {shown_by:#?}");
+    }
+    assert!(shown_by.len() >= 40, "{shown_by:#?}");
 }
