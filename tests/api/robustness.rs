@@ -634,23 +634,119 @@ async fn every_operation_but_the_public_ones_needs_a_token() {
     );
 }
 
+/// The demo municipality as four users see it, and what identifies its
+/// clients, for the audit sweeps below.
+struct AuditSweep {
+    app: TestApp,
+    provider_user: String,
+    /// (username, token)
+    users: Vec<(String, String)>,
+    /// Each client's id, identity number (with and without the century)
+    /// and name.
+    personal: std::collections::HashSet<String>,
+    /// What showed client data: "<what> as <user>".
+    shown: std::collections::BTreeSet<String>,
+    unaudited: Vec<String>,
+}
+
+impl AuditSweep {
+    async fn new() -> AuditSweep {
+        let app = crate::common::spawn_app().await;
+        valfri::demo::ensure(&app.state).await.unwrap();
+        let pool = &app.state.db.pool;
+        let provider_user: String = sqlx::query_scalar("SELECT username FROM users WHERE role = 'provider' ORDER BY username LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let clients: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, person_id, name FROM clients").fetch_all(pool).await.unwrap();
+        let personal =
+            clients.into_iter().flat_map(|(id, pnr, name)| [id, pnr.get(2..).unwrap_or_default().to_string(), pnr, name]).collect();
+        let mut users = Vec::new();
+        for user in ["admin", "handlaggare", provider_user.as_str(), "brukare"] {
+            users.push((user.to_string(), crate::decisions::demo_token(&app, user).await));
+        }
+        AuditSweep { app, provider_user, users, personal, shown: Default::default(), unaudited: Vec::new() }
+    }
+
+    /// GETs `url` as user number `user`; when the answer shows client data
+    /// (among the `values` it is made of), an audit event must have been
+    /// written. Returns the answer's body.
+    async fn get(&mut self, user: usize, url: &str, what: String, values: fn(&str) -> Vec<String>) -> String {
+        let audit_rows =
+            || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log").fetch_one(&self.app.state.db.pool).await.unwrap() };
+        let (name, token) = &self.users[user];
+        // Every page names who is signed in: a citizen's own name there is
+        // not a read of anyone's data.
+        let own_name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE username = $1")
+            .bind(name)
+            .fetch_one(&self.app.state.db.pool)
+            .await
+            .unwrap();
+        let before = audit_rows().await;
+        let res = self.app.http.get(format!("{}{url}", self.app.url)).bearer_auth(token).send().await.unwrap();
+        let (status, body) = (res.status(), res.text().await.unwrap());
+        let shown = values(&body).into_iter().filter(|v| self.personal.contains(v) && *v != own_name).count();
+        if status.is_success() && shown > 0 {
+            let after = audit_rows().await;
+            self.shown.insert(format!("{what} as {name}"));
+            if after == before {
+                self.unaudited.push(format!("GET {url} as {name}: {status}, {shown} values of clients"));
+            }
+        }
+        body
+    }
+
+    /// No unaudited read, and client data seen where it must be (a lost id
+    /// or query parameter would make a sweep pass by seeing nothing).
+    fn check(&self, musts: &[&str]) {
+        assert!(self.unaudited.is_empty(), "reads of a client's data without an audit event: {:#?}", self.unaudited);
+        for must in musts {
+            let must = must.replace("PROVIDER", &self.provider_user);
+            assert!(self.shown.contains(&must), "{must} showed no client data: {:#?}", self.shown);
+        }
+    }
+}
+
+/// The string values of a JSON answer, or the fields of a CSV one.
+fn json_or_csv_values(body: &str) -> Vec<String> {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => {
+            let mut out = Vec::new();
+            let mut stack = vec![v];
+            while let Some(v) = stack.pop() {
+                match v {
+                    Value::String(s) => out.push(s),
+                    Value::Array(a) => stack.extend(a),
+                    Value::Object(o) => stack.extend(o.into_iter().map(|(_, v)| v)),
+                    _ => {}
+                }
+            }
+            out
+        }
+        Err(_) => body.split(['\n', ';', ',', '\t', '"']).map(str::to_owned).collect(),
+    }
+}
+
+/// The text and the link segments of a page.
+fn html_values(html: &str) -> Vec<String> {
+    html.split(['<', '>', '"', '/', '?', '=', '&', '\n']).map(|t| t.trim().to_string()).collect()
+}
+
 /// Every GET of the API that shows a client's data (id, identity number or
 /// name) to anyone writes an audit event, swept over the document on the
 /// demo municipality (visits, settlements, choices, tasks) as the admin, a
 /// case officer, a provider and a citizen, with ids each of them can see.
 #[tokio::test]
 async fn every_read_of_a_clients_data_through_the_api_is_audited() {
-    use std::collections::HashSet;
-    let app = crate::common::spawn_app().await;
-    valfri::demo::ensure(&app.state).await.unwrap();
-    let pool = app.state.db.pool.clone();
+    let mut sweep = AuditSweep::new().await;
+    let pool = sweep.app.state.db.pool.clone();
     let one = |sql: &'static str| {
         let pool = pool.clone();
         async move { sqlx::query_scalar::<_, String>(sql).fetch_optional(&pool).await.unwrap() }
     };
-    let provider_user: String = one("SELECT username FROM users WHERE role = 'provider' ORDER BY username LIMIT 1").await.unwrap();
     let provider: String =
-        sqlx::query_scalar("SELECT provider_id FROM users WHERE username = $1").bind(&provider_user).fetch_one(&pool).await.unwrap();
+        sqlx::query_scalar("SELECT provider_id FROM users WHERE username = $1").bind(&sweep.provider_user).fetch_one(&pool).await.unwrap();
     let citizen_client = one("SELECT client_id FROM users WHERE role = 'citizen'").await.unwrap();
     let month = one("SELECT MIN(month) FROM settlements").await.unwrap();
     let by_provider = |sql: &'static str| {
@@ -683,36 +779,7 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
     ids.push(("tasks", vec![one("SELECT MIN(id) FROM choice_tasks").await]));
     let client_of_provider = ids[0].1[0].clone().unwrap();
 
-    // What identifies a client, as the answers write it.
-    let clients: Vec<(String, String, String)> = sqlx::query_as("SELECT id, person_id, name FROM clients").fetch_all(&pool).await.unwrap();
-    let personal: HashSet<String> =
-        clients.into_iter().flat_map(|(id, pnr, name)| [id, pnr.get(2..).unwrap_or_default().to_string(), pnr, name]).collect();
-    let tokens = |body: &str| -> Vec<String> {
-        match serde_json::from_str::<Value>(body) {
-            Ok(v) => {
-                let mut out = Vec::new();
-                let mut stack = vec![v];
-                while let Some(v) = stack.pop() {
-                    match v {
-                        Value::String(s) => out.push(s),
-                        Value::Array(a) => stack.extend(a),
-                        Value::Object(o) => stack.extend(o.into_iter().map(|(_, v)| v)),
-                        _ => {}
-                    }
-                }
-                out
-            }
-            Err(_) => body.split(['\n', ';', ',', '\t', '"']).map(str::to_owned).collect(),
-        }
-    };
-
     let doc = serde_json::to_value(valfri::api::openapi()).unwrap();
-    let audit_rows = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log").fetch_one(&pool).await.unwrap() };
-    let mut tokens_of = Vec::new();
-    for user in ["admin", "handlaggare", provider_user.as_str(), "brukare"] {
-        tokens_of.push((user.to_string(), crate::decisions::demo_token(&app, user).await));
-    }
-    let (mut unaudited, mut shown_by) = (Vec::new(), HashSet::new());
     for (path, method, op) in operations(&doc) {
         // The session's own account (a citizen's names its client) is not
         // a read of someone's data.
@@ -756,24 +823,12 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
             if !query.is_empty() {
                 concrete = format!("{concrete}?{}", query.join("&"));
             }
-            for (user, token) in &tokens_of {
-                let before = audit_rows().await;
-                let res = app.http.get(format!("{}{concrete}", app.url)).bearer_auth(token).send().await.unwrap();
-                let (status, body) = (res.status(), res.text().await.unwrap());
-                let shown = tokens(&body).into_iter().filter(|t| personal.contains(t)).count();
-                if status.is_success() && shown > 0 {
-                    shown_by.insert(format!("GET {path} as {user}"));
-                    if audit_rows().await == before {
-                        unaudited.push(format!("GET {concrete} as {user}: {status}, {shown} values of clients"));
-                    }
-                }
+            for user in 0..sweep.users.len() {
+                sweep.get(user, &concrete, format!("GET {path}"), json_or_csv_values).await;
             }
         }
     }
-    assert!(unaudited.is_empty(), "reads of a client's data without an audit event: {unaudited:#?}");
-    // That the sweep saw client data where it must: a lost id or query
-    // parameter would make it pass by seeing nothing.
-    for must in [
+    sweep.check(&[
         "GET /api/v1/clients/{id} as brukare",
         "GET /api/v1/providers/{id}/clients as PROVIDER",
         "GET /api/v1/visits as PROVIDER",
@@ -781,9 +836,58 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
         "GET /api/v1/decisions/{id} as handlaggare",
         "GET /api/v1/choices/{id} as admin",
         "GET /api/v1/audit as admin",
-    ] {
-        let must = must.replace("PROVIDER", &provider_user);
-        assert!(shown_by.contains(&must), "{must} showed no client data: {shown_by:#?}");
+    ]);
+    assert!(sweep.shown.len() >= 40, "{:#?}", sweep.shown);
+}
+
+/// The same for the web interface: every page a demo user reaches from the
+/// start page (and a client's pages, the audit log) that shows a client's
+/// id, identity number or name writes an audit event.
+#[tokio::test]
+async fn every_page_that_shows_a_clients_data_is_audited() {
+    use std::collections::{BTreeSet, VecDeque};
+    let mut sweep = AuditSweep::new().await;
+    let client: String = sqlx::query_scalar("SELECT MIN(id) FROM clients").fetch_one(&sweep.app.state.db.pool).await.unwrap();
+    for user in 0..sweep.users.len() {
+        let mut queue = VecDeque::from([
+            "/".to_string(),
+            "/admin/audit".into(),
+            "/clients?q=a".into(),
+            "/my".into(),
+            format!("/clients/{client}"),
+            format!("/admin/audit?client_id={client}"),
+        ]);
+        let mut seen = BTreeSet::new();
+        while let Some(page) = queue.pop_front() {
+            if seen.len() >= 120 || !seen.insert(page.clone()) {
+                continue;
+            }
+            // The page's path with its ids as `{id}`.
+            let path = page.split('?').next().unwrap_or_default().split('/').map(|seg| {
+                if seg.len() == 36 && seg.matches('-').count() == 4 {
+                    "{id}"
+                } else {
+                    seg
+                }
+            });
+            let html = sweep.get(user, &page, path.collect::<Vec<_>>().join("/"), html_values).await;
+            for a in tags(&html, "a") {
+                if let Some(href) = attr(a, "href") {
+                    let href = href.split('#').next().unwrap_or("").to_string();
+                    if href.starts_with('/') && !href.starts_with("/api") && !href.contains("logout") && !href.contains("lang=") {
+                        queue.push_back(href);
+                    }
+                }
+            }
+        }
     }
-    assert!(shown_by.len() >= 40, "{shown_by:#?}");
+    sweep.check(&[
+        "/clients/{id} as handlaggare",
+        "/decisions/{id} as handlaggare",
+        "/tasks as handlaggare",
+        "/admin/audit as admin",
+        "/provider/assignments as PROVIDER",
+        "/provider/visits/flags as PROVIDER",
+        "/settlements/{id} as PROVIDER",
+    ]);
 }
