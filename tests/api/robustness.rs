@@ -644,9 +644,15 @@ struct AuditSweep {
     /// Each client's id, identity number (with and without the century)
     /// and name.
     personal: std::collections::HashSet<String>,
+    /// The clients each user may see (`None`: all): a provider those it
+    /// has or had an assignment for, a citizen themself.
+    may_see: Vec<Option<std::collections::HashSet<String>>>,
+    /// A client's id and identity numbers → its id.
+    client_of: std::collections::HashMap<String, String>,
     /// What showed client data: "<what> as <user>".
     shown: std::collections::BTreeSet<String>,
     unaudited: Vec<String>,
+    leaks: Vec<String>,
 }
 
 impl AuditSweep {
@@ -660,13 +666,38 @@ impl AuditSweep {
             .unwrap();
         let clients: Vec<(String, String, String)> =
             sqlx::query_as("SELECT id, person_id, name FROM clients").fetch_all(pool).await.unwrap();
+        let client_of = clients
+            .iter()
+            .flat_map(|(id, pnr, _)| {
+                [(id.clone(), id.clone()), (pnr.clone(), id.clone()), (pnr.get(2..).unwrap_or_default().to_string(), id.clone())]
+            })
+            .collect();
         let personal =
             clients.into_iter().flat_map(|(id, pnr, name)| [id, pnr.get(2..).unwrap_or_default().to_string(), pnr, name]).collect();
+        let own: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT a.client_id FROM assignments a JOIN users u ON u.provider_id = a.provider_id WHERE u.username = $1",
+        )
+        .bind(&provider_user)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let citizen: String = sqlx::query_scalar("SELECT client_id FROM users WHERE username = 'brukare'").fetch_one(pool).await.unwrap();
+        let may_see = vec![None, None, Some(own.into_iter().collect()), Some([citizen].into_iter().collect())];
         let mut users = Vec::new();
         for user in ["admin", "handlaggare", provider_user.as_str(), "brukare"] {
             users.push((user.to_string(), crate::decisions::demo_token(&app, user).await));
         }
-        AuditSweep { app, provider_user, users, personal, shown: Default::default(), unaudited: Vec::new() }
+        AuditSweep {
+            app,
+            provider_user,
+            users,
+            personal,
+            may_see,
+            client_of,
+            shown: Default::default(),
+            unaudited: Vec::new(),
+            leaks: Vec::new(),
+        }
     }
 
     /// GETs `url` as user number `user`; when the answer shows client data
@@ -686,7 +717,15 @@ impl AuditSweep {
         let before = audit_rows().await;
         let res = self.app.http.get(format!("{}{url}", self.app.url)).bearer_auth(token).send().await.unwrap();
         let (status, body) = (res.status(), res.text().await.unwrap());
-        let shown = values(&body).into_iter().filter(|v| self.personal.contains(v) && *v != own_name).count();
+        let values = values(&body);
+        let shown = values.iter().filter(|v| self.personal.contains(*v) && **v != own_name).count();
+        if let (true, Some(may_see)) = (status.is_success(), &self.may_see[user]) {
+            let others: std::collections::BTreeSet<&String> =
+                values.iter().filter_map(|v| self.client_of.get(v)).filter(|c| !may_see.contains(*c)).collect();
+            if !others.is_empty() {
+                self.leaks.push(format!("GET {url} as {name}: {status}, shows {others:?}"));
+            }
+        }
         if status.is_success() && shown > 0 {
             let after = audit_rows().await;
             self.shown.insert(format!("{what} as {name}"));
@@ -697,10 +736,12 @@ impl AuditSweep {
         body
     }
 
-    /// No unaudited read, and client data seen where it must be (a lost id
-    /// or query parameter would make a sweep pass by seeing nothing).
+    /// No unaudited read, no client shown to whom may not see it, and
+    /// client data seen where it must be (a lost id or query parameter
+    /// would make a sweep pass by seeing nothing).
     fn check(&self, musts: &[&str]) {
         assert!(self.unaudited.is_empty(), "reads of a client's data without an audit event: {:#?}", self.unaudited);
+        assert!(self.leaks.is_empty(), "clients shown to a user who may not see them: {:#?}", self.leaks);
         for must in musts {
             let must = must.replace("PROVIDER", &self.provider_user);
             assert!(self.shown.contains(&must), "{must} showed no client data: {:#?}", self.shown);
@@ -734,11 +775,14 @@ fn html_values(html: &str) -> Vec<String> {
 }
 
 /// Every GET of the API that shows a client's data (id, identity number or
-/// name) to anyone writes an audit event, swept over the document on the
-/// demo municipality (visits, settlements, choices, tasks) as the admin, a
-/// case officer, a provider and a citizen, with ids each of them can see.
+/// name) to anyone writes an audit event, and shows only clients the user
+/// may see (a provider: those it has or had an assignment for; a citizen:
+/// themself). Swept over the document on the demo municipality (visits,
+/// settlements, choices, tasks) as the admin, a case officer, a provider
+/// and a citizen, with ids of the provider's records, the citizen's and
+/// someone else's.
 #[tokio::test]
-async fn every_read_of_a_clients_data_through_the_api_is_audited() {
+async fn every_read_of_a_clients_data_through_the_api_is_audited_and_allowed() {
     let mut sweep = AuditSweep::new().await;
     let pool = sweep.app.state.db.pool.clone();
     let one = |sql: &'static str| {
@@ -749,37 +793,47 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
         sqlx::query_scalar("SELECT provider_id FROM users WHERE username = $1").bind(&sweep.provider_user).fetch_one(&pool).await.unwrap();
     let citizen_client = one("SELECT client_id FROM users WHERE role = 'citizen'").await.unwrap();
     let month = one("SELECT MIN(month) FROM settlements").await.unwrap();
-    let by_provider = |sql: &'static str| {
+    let by_provider = |sql: String| {
         let (pool, provider) = (pool.clone(), provider.clone());
-        async move { sqlx::query_scalar::<_, String>(sql).bind(provider).fetch_optional(&pool).await.unwrap() }
+        async move { sqlx::query_scalar::<_, String>(&sql).bind(provider).fetch_optional(&pool).await.unwrap() }
     };
-    // Per resource: ids the admin, the provider and the citizen can see.
+    // Per resource: ids the provider can see, then (where there is one)
+    // the citizen's, then ids of someone else's: another provider's
+    // records, a client the provider never had.
     let mut ids: Vec<(&str, Vec<Option<String>>)> = Vec::new();
-    ids.push((
-        "clients",
-        vec![by_provider("SELECT MIN(client_id) FROM assignments WHERE provider_id = $1").await, Some(citizen_client.clone())],
-    ));
-    ids.push((
-        "decisions",
-        vec![
-            by_provider("SELECT MIN(d.id) FROM decisions d JOIN assignments a ON a.client_id = d.client_id WHERE a.provider_id = $1").await,
-        ],
-    ));
-    ids.push(("assignments", vec![by_provider("SELECT MIN(id) FROM assignments WHERE provider_id = $1").await]));
-    ids.push((
-        "choices",
-        vec![by_provider("SELECT MIN(c.id) FROM choices c JOIN assignments a ON a.client_id = c.client_id WHERE a.provider_id = $1").await],
-    ));
-    ids.push(("settlements", vec![by_provider("SELECT MIN(id) FROM settlements WHERE provider_id = $1").await]));
-    ids.push(("contracts", vec![by_provider("SELECT MIN(id) FROM contracts WHERE provider_id = $1").await]));
-    ids.push(("providers", vec![Some(provider.clone())]));
-    ids.push(("imports", vec![by_provider("SELECT MIN(id) FROM visit_imports WHERE provider_id = $1").await]));
-    ids.push(("visits", vec![by_provider("SELECT MIN(external_id) FROM visits WHERE provider_id = $1").await]));
+    let ours = "IN (SELECT client_id FROM assignments WHERE provider_id = $1)";
+    for (resource, column, table, whose) in [
+        ("clients", "id", "clients", "id"),
+        ("decisions", "id", "decisions", "client_id"),
+        ("choices", "id", "choices", "client_id"),
+        ("assignments", "id", "assignments", "provider_id"),
+        ("settlements", "id", "settlements", "provider_id"),
+        ("contracts", "id", "contracts", "provider_id"),
+        ("providers", "id", "providers", "id"),
+        ("imports", "id", "visit_imports", "provider_id"),
+        ("visits", "external_id", "visits", "provider_id"),
+    ] {
+        let (mine, theirs) = if whose == "provider_id" || resource == "providers" {
+            (format!("{whose} = $1"), format!("{whose} <> $1"))
+        } else {
+            (format!("{whose} {ours}"), format!("{whose} NOT {ours}"))
+        };
+        let citizen = (resource == "clients").then(|| citizen_client.clone());
+        ids.push((
+            resource,
+            vec![
+                by_provider(format!("SELECT MIN({column}) FROM {table} WHERE {mine}")).await,
+                citizen,
+                by_provider(format!("SELECT MIN({column}) FROM {table} WHERE {theirs}")).await,
+            ],
+        ));
+    }
     ids.push(("choice-systems", vec![one("SELECT MIN(id) FROM choice_systems").await]));
     ids.push(("tasks", vec![one("SELECT MIN(id) FROM choice_tasks").await]));
     let client_of_provider = ids[0].1[0].clone().unwrap();
 
     let doc = serde_json::to_value(valfri::api::openapi()).unwrap();
+    let mut requested = std::collections::HashSet::new();
     for (path, method, op) in operations(&doc) {
         // The session's own account (a citizen's names its client) is not
         // a read of someone's data.
@@ -787,8 +841,8 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
             continue;
         }
         // Each way of filling the path's ids: the first candidate of every
-        // resource, then the second where there is one.
-        for variant in 0..2 {
+        // resource, then the others where there are any.
+        for variant in 0..3 {
             let mut concrete = String::new();
             let mut previous = "";
             let mut complete = true;
@@ -796,7 +850,7 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
                 concrete.push('/');
                 if segment.starts_with('{') {
                     let list = ids.iter().find(|(r, _)| *r == previous).map(|(_, l)| l.as_slice()).unwrap_or_default();
-                    match list.get(variant).or(list.first()).cloned().flatten() {
+                    match list.get(variant).cloned().flatten().or_else(|| list.first().cloned().flatten()) {
                         Some(id) => concrete.push_str(&urlencoding::encode(&id)),
                         None => complete = false,
                     }
@@ -805,7 +859,7 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
                 }
                 previous = segment;
             }
-            if !complete || (variant == 1 && !path.contains('{')) {
+            if !complete || (variant > 0 && !path.contains('{')) {
                 continue;
             }
             let mut query = Vec::new();
@@ -822,6 +876,9 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
             }
             if !query.is_empty() {
                 concrete = format!("{concrete}?{}", query.join("&"));
+            }
+            if !requested.insert(concrete.clone()) {
+                continue;
             }
             for user in 0..sweep.users.len() {
                 sweep.get(user, &concrete, format!("GET {path}"), json_or_csv_values).await;
@@ -841,13 +898,31 @@ async fn every_read_of_a_clients_data_through_the_api_is_audited() {
 }
 
 /// The same for the web interface: every page a demo user reaches from the
-/// start page (and a client's pages, the audit log) that shows a client's
-/// id, identity number or name writes an audit event.
+/// start page (and a client's pages, the audit log, someone else's pages)
+/// that shows a client's id, identity number or name writes an audit event,
+/// and shows only clients the user may see.
 #[tokio::test]
-async fn every_page_that_shows_a_clients_data_is_audited() {
+async fn every_page_that_shows_a_clients_data_is_audited_and_allowed() {
     use std::collections::{BTreeSet, VecDeque};
     let mut sweep = AuditSweep::new().await;
     let client: String = sqlx::query_scalar("SELECT MIN(id) FROM clients").fetch_one(&sweep.app.state.db.pool).await.unwrap();
+    // Someone else's pages, which the provider must not see: a client it
+    // never had, with their decision and choice letter, and another
+    // provider's settlement.
+    let not_ours = "(SELECT a.client_id FROM assignments a JOIN users u ON u.provider_id = a.provider_id WHERE u.username = $1)";
+    let mut foreign = Vec::new();
+    for (page, sql) in [
+        ("/clients/", format!("SELECT MIN(id) FROM clients WHERE id NOT IN {not_ours}")),
+        ("/decisions/", format!("SELECT MIN(id) FROM decisions WHERE client_id NOT IN {not_ours}")),
+        ("/letters/choice/", format!("SELECT MIN(id) FROM choices WHERE client_id NOT IN {not_ours}")),
+        (
+            "/settlements/",
+            "SELECT MIN(s.id) FROM settlements s JOIN users u ON u.provider_id <> s.provider_id WHERE u.username = $1".into(),
+        ),
+    ] {
+        let id: Option<String> = sqlx::query_scalar(&sql).bind(&sweep.provider_user).fetch_one(&sweep.app.state.db.pool).await.unwrap();
+        foreign.push(format!("{page}{}", id.expect(page)));
+    }
     for user in 0..sweep.users.len() {
         let mut queue = VecDeque::from([
             "/".to_string(),
@@ -857,6 +932,7 @@ async fn every_page_that_shows_a_clients_data_is_audited() {
             format!("/clients/{client}"),
             format!("/admin/audit?client_id={client}"),
         ]);
+        queue.extend(foreign.iter().cloned());
         let mut seen = BTreeSet::new();
         while let Some(page) = queue.pop_front() {
             if seen.len() >= 120 || !seen.insert(page.clone()) {
