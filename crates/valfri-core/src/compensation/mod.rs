@@ -79,14 +79,16 @@
 //!
 //! These are also listed in `docs/compensation-choices.md`.
 //!
-//! 1. **Time.** Visit times are Unix seconds (UTC), truncated to the minute
-//!    (floor); a visit is the half-open interval `[start, end)`. Classes are
+//! 1. **Time.** Visit times and `cancelled_at` are Unix seconds (UTC),
+//!    truncated to the minute (floor); a visit is the half-open interval `[start, end)`. Classes are
 //!    half-open too: the minute 07:00 is day (or weekend), 19:00 evening,
 //!    22:00 night. Minutes are elapsed minutes: the autumn DST hour is paid
 //!    twice (as night), the spring hour does not exist.
 //! 2. **Dates** of decisions and assignments are local dates, `from` and `to`
 //!    both inclusive, `to: None` open-ended. Overlapping assignments of the
-//!    same provider, client and service pay a day once.
+//!    same provider, client and service pay a day once; overlapping
+//!    assignments of two providers each pay their days (the contract pays
+//!    per assignment), without a flag.
 //! 3. **Visit times by status.** `start`/`end` are the actual times of a
 //!    performed visit and the planned times of any other.
 //! 4. **Late cancellation** is measured from the time of cancellation
@@ -111,12 +113,18 @@
 //!    the gap cannot hide in a partial payment; a day of the granted or
 //!    per-month basis without a rate is unpaid and flagged (`Days`). A
 //!    settlement with `no_rate` flags must not be approved.
-//! 9. **Rates** are valid from a local date; negative rates and two versions
-//!    with the same key and date but different amounts are input errors.
+//! 9. **Rates** are valid from a local date; negative rates, amounts above
+//!    10^12 öre (a guard against overflow), and two versions with the same
+//!    key and date but different amounts are input errors. So are settings
+//!    out of range: tolerance above 1 000 000 bp, late factor or VAT above
+//!    10 000 bp, `max_visit_minutes` above 31 days.
 //! 10. **The excess rule** applies to service types with basis `performed`
 //!     and a group; `group: None` means the type is never capped. Granted
-//!     basis types take no part (their pay is the granted time by
-//!     construction), nor do units and months.
+//!     basis types take no part, neither their granted time nor their pay
+//!     (their pay is the granted time by construction, and has no time of
+//!     day to be taken from), nor do units and months: the contract's
+//!     "summed over the group's service types" is read as the types whose
+//!     minutes are capped.
 //!     - Paid minutes are paid quantity: ×2 for granted double staffing and
 //!       × the factor for late cancellations.
 //!     - Granted time: per performed-basis type of the group, the largest
@@ -159,7 +167,8 @@
 //! 17. **Out of scope visits.** A visit starting (local) outside the month is
 //!     unpaid and flagged `not_in_month`; end before start is `invalid_times`;
 //!     longer than `max_visit_minutes` (default 48 h) is `too_long`. A
-//!     zero-length visit pays nothing. Visits of granted or per-month types
+//!     zero-length visit of an hourly service pays nothing (a unit delivery
+//!     is paid by its units whatever its length). Visits of granted or per-month types
 //!     are ignored silently (they are paid per day). Identical duplicate
 //!     visits are both paid: de-duplication belongs to the import.
 //! 18. **Indices and order.** The caller must number providers and external
@@ -180,6 +189,8 @@ mod types;
 
 #[cfg(test)]
 mod bench;
+#[cfg(test)]
+mod oracle;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -50,7 +50,7 @@ fn visit_in(first: i64) -> impl Strategy<Value = Visit> {
 
 /// A month with the fixture's rates, clients in both zones, random
 /// decisions and assignments, and random visits.
-fn month_input() -> impl Strategy<Value = SettlementInput> {
+pub(super) fn month_input() -> impl Strategy<Value = SettlementInput> {
     let months = prop_oneof![Just("2026-03"), Just("2026-10"), Just("2026-06"), Just("2026-12")];
     months.prop_flat_map(|m| {
         let mut base = input(m);
