@@ -926,3 +926,67 @@ fn as_json(r: &GenRow) -> Option<Value> {
         "cancelled_at": text(f[9]), "staff_ref": text(f[10]), "staff_count": number(f[11])?, "quantity": number(f[12])?
     }))
 }
+
+/// A double click, or two systems sending at once: the same file uploaded
+/// four times at the same moment and twice more in the reverse row order,
+/// then the month's settlement computed three times at once. Each request
+/// gets an answer that is not a server error, and the end state is what one
+/// upload and one settlement give.
+#[tokio::test]
+async fn concurrent_uploads_and_settlements_end_as_one_would() {
+    let w = world().await;
+    let header = "external_id;client;service_type;status;actual_start;actual_end;staff_ref";
+    let rows: Vec<String> = (0..300)
+        .map(|k| {
+            let (client, day, hour) = ([PNR_A, PNR_B][k % 2], 1 + k % 15, 6 + (k / 15) % 12);
+            format!("v{k};{client};personal_care;performed;2026-03-{day:02} {hour:02}:00;2026-03-{day:02} {hour:02}:40;S{}", k % 2)
+        })
+        .collect();
+    let file = format!("{header}\n{}\n", rows.join("\n"));
+    let reversed = format!("{header}\n{}\n", rows.iter().rev().cloned().collect::<Vec<_>>().join("\n"));
+    let send = |body: String, path: &'static str, content_type: &'static str, token: String| {
+        let (http, url) = (w.app.http.clone(), w.app.url.clone());
+        async move {
+            let res =
+                http.post(format!("{url}{path}")).bearer_auth(token).header("content-type", content_type).body(body).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let mut uploads = tokio::task::JoinSet::new();
+    for k in 0..6 {
+        let body = if k < 4 { file.clone() } else { reversed.clone() };
+        uploads.spawn(send(body, "/api/v1/visits/import", "text/csv", w.prov_a.clone()));
+    }
+    let mut new = 0;
+    while let Some(done) = uploads.join_next().await {
+        let (status, body) = done.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let r: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["rejected_rows"], 0, "{}", &body[..body.len().min(600)]);
+        new += r["new"].as_u64().unwrap();
+    }
+    assert_eq!(new, 300, "each visit is new in exactly one of the uploads");
+    let (_, again) = w.csv(&w.prov_a, "", &file).await;
+    assert_eq!(counts(&again), (0, 0, 300, 0), "{again}");
+
+    let mut settles = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        settles.spawn(send(json!({"month": "2026-03"}).to_string(), "/api/v1/settlements/compute", "application/json", w.admin.clone()));
+    }
+    while let Some(done) = settles.join_next().await {
+        let (status, body) = done.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, list) = w.app.get("/api/v1/settlements?month=2026-03", &w.admin).await;
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "one settlement per provider: {list:?}");
+    let totals: Vec<(String, i64)> =
+        list.iter().map(|s| (s["provider_id"].as_str().unwrap().into(), s["total_ore"].as_i64().unwrap())).collect();
+    let (s, once_more) = w.app.post("/api/v1/settlements/compute", &w.admin, json!({"month": "2026-03"})).await;
+    assert_eq!(s, StatusCode::OK, "{once_more}");
+    let (_, list) = w.app.get("/api/v1/settlements?month=2026-03", &w.admin).await;
+    let again: Vec<(String, i64)> =
+        list.as_array().unwrap().iter().map(|s| (s["provider_id"].as_str().unwrap().into(), s["total_ore"].as_i64().unwrap())).collect();
+    assert_eq!(totals, again);
+    assert!(totals.iter().any(|(_, t)| *t > 0), "{totals:?}");
+}
