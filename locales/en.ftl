@@ -58,6 +58,7 @@ rate-future = Upcoming
 rate-new = New rate
 rate-add = Add version
 rate-saved = The rate has been saved.
+form-bad-back = Back to the form
 form-bad-title = The form could not be read
 form-bad-value = The field “{ $field }” is missing or has a value the page cannot read. Go back, check it and send the form again.
 form-bad-character = The field “{ $field }” contains a control character that cannot be saved. Go back, remove it and send the form again.

@@ -58,6 +58,7 @@ rate-future = Kommende
 rate-new = Ny sats
 rate-add = Legg til versjon
 rate-saved = Satsen er lagret.
+form-bad-back = Tilbake til skjemaet
 form-bad-title = Skjemaet kunne ikke leses
 form-bad-value = Feltet «{ $field }» mangler eller har en verdi siden ikke kan lese. Gå tilbake, sjekk det og send skjemaet på nytt.
 form-bad-character = Feltet «{ $field }» inneholder et kontrolltegn som ikke kan lagres. Gå tilbake, fjern det og send skjemaet på nytt.

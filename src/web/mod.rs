@@ -167,8 +167,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for WebForm<T> {
             FormProblem::Character(field) => (StatusCode::UNPROCESSABLE_ENTITY, c.t.with("form-bad-character", "field", field)),
             FormProblem::Value(field) => (StatusCode::UNPROCESSABLE_ENTITY, c.t.with("form-bad-value", "field", field)),
         };
-        Err((status, render(&MessagePage { c, message })).into_response())
+        let back = same_site_referer(&parts);
+        Err((status, render(&MessagePage { c, message, back })).into_response())
     }
+}
+
+/// The path (and query) of the page the form was on, from the `Referer`
+/// header when it names this site: the way back to the form.
+fn same_site_referer(parts: &Parts) -> Option<String> {
+    let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+    let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
+    let rest = referer.split_once("://")?.1.strip_prefix(host)?;
+    // The same test as the sign-in's `next`: a path here, not `//elsewhere`.
+    Some(safe_next(Some(rest))).filter(|p| p == rest)
 }
 
 enum FormProblem {
@@ -206,12 +217,14 @@ async fn read_form<T: DeserializeOwned>(parts: &Parts, body: axum::body::Body) -
 struct MessagePage {
     c: Chrome,
     message: String,
+    /// The page to go back to, when there is one to name.
+    back: Option<String>,
 }
 
 pub fn message_page(state: &AppState, page: &Page, status: StatusCode, title_key: &str, text_key: &str) -> Response {
     let c = page.chrome(state, title_key);
     let message = c.t.get(text_key);
-    (status, render(&MessagePage { c, message })).into_response()
+    (status, render(&MessagePage { c, message, back: None })).into_response()
 }
 
 pub fn forbidden(state: &AppState, page: &Page) -> Response {

@@ -547,6 +547,28 @@ async fn an_unreadable_form_gets_a_page_naming_the_field_and_stores_nothing() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
         assert!(html.contains(r#"<html lang="sv">"#) && html.contains(&format!("Fältet ”{field}” innehåller ett styrtecken")), "{html}");
     }
+    // With a link back to the form the browser came from (on this site only).
+    let host = w.app.url.trim_start_matches("http://").to_string();
+    for (referer, back) in [
+        (format!("http://{host}/clients/new?lang=sv"), Some("/clients/new?lang=sv")),
+        ("http://elsewhere.example/clients/new".into(), None),
+        (format!("http://{host}//elsewhere.example/x"), None),
+    ] {
+        let res = w
+            .app
+            .http
+            .post(format!("{}/clients/new", w.app.url))
+            .bearer_auth(&w.officer)
+            .header("referer", referer)
+            .form(&form("a\0b"))
+            .send()
+            .await
+            .unwrap();
+        let html = res.text().await.unwrap();
+        let link = back.map(|b| format!(r#"<a href="{b}">Tillbaka till formuläret</a>"#));
+        assert_eq!(link.as_ref().is_some_and(|l| html.contains(l)), back.is_some(), "{html}");
+        assert_eq!(html.contains("Tillbaka till formuläret"), back.is_some(), "{html}");
+    }
     assert_eq!(count().await, before, "nothing stored");
 
     // In English, and a field that must be a number.
