@@ -59,6 +59,7 @@ rate-new = New rate
 rate-add = Add version
 rate-saved = The rate has been saved.
 form-bad-back = Back to the form
+upload-too-large = The file is too large: at most { $mb } MB is accepted. Split it, for example by month, and send the parts one at a time.
 form-bad-title = The form could not be read
 form-bad-value = The field “{ $field }” is missing or has a value the page cannot read. Go back, check it and send the form again.
 form-bad-character = The field “{ $field }” contains a control character that cannot be saved. Go back, remove it and send the form again.

@@ -59,6 +59,7 @@ rate-new = Ny sats
 rate-add = Legg til versjon
 rate-saved = Satsen er lagret.
 form-bad-back = Tilbake til skjemaet
+upload-too-large = Filen er for stor: høyst { $mb } MB tas imot. Del den opp, for eksempel per måned, og send delene hver for seg.
 form-bad-title = Skjemaet kunne ikke leses
 form-bad-value = Feltet «{ $field }» mangler eller har en verdi siden ikke kan lese. Gå tilbake, sjekk det og send skjemaet på nytt.
 form-bad-character = Feltet «{ $field }» inneholder et kontrolltegn som ikke kan lagres. Gå tilbake, fjern det og send skjemaet på nytt.

@@ -59,6 +59,7 @@ rate-new = Ny ersättningsnivå
 rate-add = Lägg till version
 rate-saved = Ersättningsnivån har sparats.
 form-bad-back = Tillbaka till formuläret
+upload-too-large = Filen är för stor: högst { $mb } MB tas emot. Dela upp den, till exempel per månad, och skicka delarna var för sig.
 form-bad-title = Formuläret kunde inte läsas
 form-bad-value = Fältet ”{ $field }” saknas eller har ett värde som sidan inte kan läsa. Gå tillbaka, kontrollera det och skicka formuläret igen.
 form-bad-character = Fältet ”{ $field }” innehåller ett styrtecken som inte kan sparas. Gå tillbaka, ta bort det och skicka formuläret igen.

@@ -4,7 +4,7 @@
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError};
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -130,7 +130,6 @@ fn nul_at(v: &serde_json::Value, at: String) -> Option<String> {
 /// Errors that axum itself produces (a malformed path or query, a wrong
 /// method) become problem bodies too, so every API error has one shape.
 pub async fn problem_bodies(req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let res = next.run(req).await;
     let status = res.status();
     let is_problem =
@@ -139,7 +138,12 @@ pub async fn problem_bodies(req: Request, next: axum::middleware::Next) -> axum:
         return res;
     }
     let body = axum::body::to_bytes(res.into_body(), 64 * 1024).await.unwrap_or_default();
-    let detail = String::from_utf8_lossy(&body).trim().to_string();
+    problem_response(status, String::from_utf8_lossy(&body).trim().to_string())
+}
+
+/// A problem body for a status that has no more to say than `detail`.
+pub fn problem_response(status: StatusCode, detail: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let code = match status.as_u16() {
         400 => "bad_request",
         404 => "not_found",

@@ -69,6 +69,10 @@ impl AppState {
     }
 }
 
+/// The largest request body anything accepts (a provider's month of visits
+/// as one file); routes may set lower limits of their own.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
 pub fn router(state: AppState) -> axum::Router {
     let (api, _openapi) = crate::api::router().split_for_parts();
     axum::Router::new()
@@ -76,7 +80,8 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(crate::web::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::too_large))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -68,6 +68,12 @@ impl Chrome {
         matches!(self.user.as_ref().map(|u| &u.kind), Some(PrincipalKind::Citizen { .. }))
     }
 
+    /// This page in language `code`.
+    pub fn lang_href(&self, code: &str) -> String {
+        let join = if self.path.contains('?') { '&' } else { '?' };
+        format!("{}{join}lang={code}", self.path)
+    }
+
     pub fn languages(&self) -> Vec<(&'static str, &'static str)> {
         Lang::ALL.iter().map(|l| (l.code(), l.endonym())).collect()
     }
@@ -93,9 +99,11 @@ fn lang_of(parts: &Parts) -> Lang {
     query_lang(parts.uri.query()).or_else(|| auth::cookie(parts, LANG_COOKIE).and_then(|v| Lang::parse(&v))).unwrap_or(Lang::Sv)
 }
 
-/// A page request: language, path and the user if signed in.
+/// A page request: language, address and the user if signed in.
 pub struct Page {
     pub lang: Lang,
+    /// The page to come back to (after signing in, in another language):
+    /// this one with its query, or for a form post the page the form was on.
     pub path: String,
     pub user: Option<Principal>,
 }
@@ -110,7 +118,7 @@ impl FromRequestParts<AppState> for Page {
             }
             None => None,
         };
-        Ok(Page { lang: lang_of(parts), path: parts.uri.path().to_string(), user })
+        Ok(Page { lang: lang_of(parts), path: here(parts), user })
     }
 }
 
@@ -136,6 +144,32 @@ pub fn render<T: Template>(t: &T) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
         }
     }
+}
+
+/// A body over the size limit is refused before any handler runs, with
+/// plain English text: an API caller gets a problem body like every other
+/// error, a person a page in their language saying what to do.
+pub async fn too_large(State(state): State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
+    let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+    let res = next.run(req).await;
+    let plain = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_none_or(|ct| ct.starts_with("text/plain"));
+    if res.status() != StatusCode::PAYLOAD_TOO_LARGE || !plain {
+        return res;
+    }
+    let mb = crate::app::MAX_REQUEST_BYTES / 1024 / 1024;
+    if uri.path().starts_with("/api/") {
+        return crate::api::problem_response(StatusCode::PAYLOAD_TOO_LARGE, format!("a request body is at most {mb} MiB"));
+    }
+    let mut parts = axum::http::Request::new(()).into_parts().0;
+    (parts.method, parts.uri, parts.headers) = (method, uri, headers);
+    let page = match Page::from_request_parts(&mut parts, &state).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let c = page.chrome(&state, "form-bad-title");
+    let message = c.t.with("upload-too-large", "mb", &mb.to_string());
+    let back = same_site_referer(&parts);
+    (StatusCode::PAYLOAD_TOO_LARGE, render(&MessagePage { c, message, back })).into_response()
 }
 
 /// The largest form body a page accepts. Forms are a few fields; uploads
@@ -169,6 +203,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for WebForm<T> {
         };
         let back = same_site_referer(&parts);
         Err((status, render(&MessagePage { c, message, back })).into_response())
+    }
+}
+
+/// The address of the page being shown, without `lang=`: the request's for
+/// a GET, the form's page (`Referer`, on this site) for a post, whose own
+/// address cannot be opened.
+fn here(parts: &Parts) -> String {
+    let address = match parts.method {
+        Method::GET | Method::HEAD => None,
+        _ => same_site_referer(parts),
+    }
+    .unwrap_or_else(|| parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string());
+    let (path, query) = address.split_once('?').unwrap_or((&address, ""));
+    let kept: Vec<&str> = query.split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("lang=")).collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
     }
 }
 

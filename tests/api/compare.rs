@@ -153,6 +153,13 @@ async fn the_comparison_pages_work_without_signing_in() {
     assert!(!html.contains("Omsorg B AB"), "B offers no personal care");
     let print_link = html.replace("&#38;", "&").replace("&amp;", "&");
     assert!(print_link.contains("/compare/print?postcode=831%2030&services=service&services=personal_care&order=name&seed="), "{html}");
+    // Another language keeps the comparison (and a second switch replaces
+    // the first).
+    assert!(print_link.contains(r#"href="/compare?postcode=831+30&services=service&services=personal_care&order=name&lang=en""#), "{html}");
+    let (_, english) = page(&w.app, "/compare?lang=en&postcode=831+30&services=service").await;
+    assert!(english.contains("<html lang=\"en\">"));
+    let links = english.replace("&#38;", "&").replace("&amp;", "&");
+    assert!(links.contains(r#"href="/compare?postcode=831+30&services=service&lang=nb""#), "{english}");
     assert!(html.contains("Kvalitetsuppgifter"), "the place for quality figures");
     // Unknown postcode: the page says so next to the field.
     let (s, html) = page(&w.app, "/compare?postcode=999+99&services=service").await;

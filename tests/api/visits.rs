@@ -990,3 +990,52 @@ async fn concurrent_uploads_and_settlements_end_as_one_would() {
     assert_eq!(totals, again);
     assert!(totals.iter().any(|(_, t)| *t > 0), "{totals:?}");
 }
+
+/// A body over the 64 MiB limit is refused before any handler: through the
+/// API with a problem body like every other error, on the upload page with
+/// a page in the user's language that says what to do.
+#[tokio::test]
+async fn a_file_over_the_size_limit_gets_a_problem_or_a_page() {
+    let w = world().await;
+    let big = vec![b'x'; 65 << 20];
+    let res = w
+        .app
+        .http
+        .post(format!("{}/api/v1/visits/import?provider_id={}", w.app.url, w.a))
+        .bearer_auth(&w.admin)
+        .header("content-type", "text/csv")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let p: Value = res.json().await.unwrap();
+    assert_eq!((p["code"].as_str(), p["detail"].as_str()), (Some("payload_too_large"), Some("a request body is at most 64 MiB")));
+
+    let boundary = "b0undary";
+    let mut body =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\n")
+            .into_bytes();
+    body.extend(big);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let res = w
+        .app
+        .http
+        .post(format!("{}/provider/visits/import", w.app.url))
+        .bearer_auth(&w.prov_a)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("referer", format!("{}/provider/visits", w.app.url))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"<html lang="sv">"#) && html.contains("Filen är för stor: högst 64 MB tas emot."), "{html}");
+    assert!(html.contains(r#"<a href="/provider/visits">Tillbaka till formuläret</a>"#), "{html}");
+    assert!(html.contains("Inloggad som <strong>prov_a</strong>"), "the page knows who is signed in: {html}");
+    // Its other languages are the form's page in them (the upload's own
+    // address takes only posts).
+    assert!(html.contains(r#"<a href="/provider/visits?lang=en" hreflang="en""#), "{html}");
+}
