@@ -88,7 +88,8 @@
 //!    both inclusive, `to: None` open-ended. Overlapping assignments of the
 //!    same provider, client and service pay a day once; overlapping
 //!    assignments of two providers each pay their days (the contract pays
-//!    per assignment), without a flag.
+//!    per assignment), without a flag; valfri's assignments never overlap
+//!    so (one provider per service group on any day).
 //! 3. **Visit times by status.** `start`/`end` are the actual times of a
 //!    performed visit and the planned times of any other.
 //! 4. **Late cancellation** is measured from the time of cancellation
