@@ -162,14 +162,20 @@ pub async fn too_large(State(state): State<AppState>, req: Request, next: axum::
     }
     let mut parts = axum::http::Request::new(()).into_parts().0;
     (parts.method, parts.uri, parts.headers) = (method, uri, headers);
-    let page = match Page::from_request_parts(&mut parts, &state).await {
+    unreadable_form_page(&state, &mut parts, StatusCode::PAYLOAD_TOO_LARGE, |t| t.with("upload-too-large", "mb", &mb.to_string())).await
+}
+
+/// The page for a post whose body cannot be used: what went wrong, in the
+/// user's language, and the way back to the form.
+async fn unreadable_form_page(state: &AppState, parts: &mut Parts, status: StatusCode, message: impl FnOnce(&Tr) -> String) -> Response {
+    let page = match Page::from_request_parts(parts, state).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let c = page.chrome(&state, "form-bad-title");
-    let message = c.t.with("upload-too-large", "mb", &mb.to_string());
-    let back = same_site_referer(&parts);
-    (StatusCode::PAYLOAD_TOO_LARGE, render(&MessagePage { c, message, back })).into_response()
+    let c = page.chrome(state, "form-bad-title");
+    let message = message(&c.t);
+    let back = same_site_referer(parts);
+    (status, render(&MessagePage { c, message, back })).into_response()
 }
 
 /// The largest form body a page accepts. Forms are a few fields; uploads
@@ -193,16 +199,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for WebForm<T> {
             Ok(form) => return Ok(WebForm(form)),
             Err(problem) => problem,
         };
-        let page = Page::from_request_parts(&mut parts, state).await?;
-        let c = page.chrome(state, "form-bad-title");
-        let (status, message) = match &problem {
-            FormProblem::NotAForm => (StatusCode::UNSUPPORTED_MEDIA_TYPE, c.t.get("form-bad-not-a-form")),
-            FormProblem::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, c.t.get("form-bad-too-large")),
-            FormProblem::Character(field) => (StatusCode::UNPROCESSABLE_ENTITY, c.t.with("form-bad-character", "field", field)),
-            FormProblem::Value(field) => (StatusCode::UNPROCESSABLE_ENTITY, c.t.with("form-bad-value", "field", field)),
+        let status = match problem {
+            FormProblem::NotAForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            FormProblem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            FormProblem::Character(_) | FormProblem::Value(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        let back = same_site_referer(&parts);
-        Err((status, render(&MessagePage { c, message, back })).into_response())
+        let message = |t: &Tr| match &problem {
+            FormProblem::NotAForm => t.get("form-bad-not-a-form"),
+            FormProblem::TooLarge => t.get("form-bad-too-large"),
+            FormProblem::Character(field) => t.with("form-bad-character", "field", field),
+            FormProblem::Value(field) => t.with("form-bad-value", "field", field),
+        };
+        Err(unreadable_form_page(state, &mut parts, status, message).await)
     }
 }
 
