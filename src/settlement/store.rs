@@ -86,11 +86,29 @@ pub async fn get(c: &mut AnyConnection, id: &str) -> ApiResult<Option<Settlement
 }
 
 pub async fn lines(c: &mut AnyConnection, settlement_id: &str) -> ApiResult<Vec<Line>> {
+    lines_between(c, settlement_id, Seqs::ALL).await
+}
+
+/// A range of a settlement's lines or flags by their number (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seqs {
+    pub first: i64,
+    pub last: i64,
+}
+
+impl Seqs {
+    pub const ALL: Seqs = Seqs { first: 1, last: i64::MAX };
+}
+
+/// The lines numbered `seqs.first..=seqs.last` (a page of them).
+pub async fn lines_between(c: &mut AnyConnection, settlement_id: &str, seqs: Seqs) -> ApiResult<Vec<Line>> {
     let rows = sqlx::query(
         "SELECT seq, client_id, service_type, time_class, zone, rate_valid_from, rate_ore, quantity_num, quantity_den, amount_ore \
-         FROM settlement_lines WHERE settlement_id = $1 ORDER BY seq",
+         FROM settlement_lines WHERE settlement_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
     )
     .bind(settlement_id)
+    .bind(seqs.first)
+    .bind(seqs.last)
     .fetch_all(&mut *c)
     .await?;
     rows.iter()
@@ -112,11 +130,18 @@ pub async fn lines(c: &mut AnyConnection, settlement_id: &str) -> ApiResult<Vec<
 }
 
 pub async fn flags(c: &mut AnyConnection, settlement_id: &str) -> ApiResult<Vec<Flag>> {
+    flags_between(c, settlement_id, Seqs::ALL).await
+}
+
+/// The flags numbered `seqs.first..=seqs.last` (a page of them).
+pub async fn flags_between(c: &mut AnyConnection, settlement_id: &str, seqs: Seqs) -> ApiResult<Vec<Flag>> {
     let rows = sqlx::query(
         "SELECT seq, client_id, service_type, external_id, code, detail, excess_ore \
-         FROM settlement_flags WHERE settlement_id = $1 ORDER BY seq",
+         FROM settlement_flags WHERE settlement_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
     )
     .bind(settlement_id)
+    .bind(seqs.first)
+    .bind(seqs.last)
     .fetch_all(&mut *c)
     .await?;
     rows.iter()

@@ -43,7 +43,12 @@ pub fn routes() -> Router<AppState> {
 pub fn kr(ore: i64) -> String {
     let sign = if ore < 0 { "−" } else { "" };
     let a = ore.unsigned_abs();
-    let whole = (a / 100).to_string();
+    format!("{sign}{},{:02}", thousands(a / 100), a % 100)
+}
+
+/// A count for people: `43 532`, the thousands as in `kr`.
+pub fn thousands(n: impl Into<u64>) -> String {
+    let whole = n.into().to_string();
     let mut grouped = String::new();
     for (k, ch) in whole.chars().enumerate() {
         if k > 0 && (whole.len() - k) % 3 == 0 {
@@ -51,7 +56,7 @@ pub fn kr(ore: i64) -> String {
         }
         grouped.push(ch);
     }
-    format!("{sign}{grouped},{:02}", a % 100)
+    grouped
 }
 
 fn default_month(state: &AppState) -> Month {
@@ -260,7 +265,11 @@ struct DetailPage {
     s: Settlement,
     admin: bool,
     lines: Vec<LineView>,
+    lines_pager: Pager,
     flags: Vec<FlagView>,
+    flags_pager: Pager,
+    /// Kept by a flag's accept form, to come back to the same page.
+    flags_page: i64,
     adjustments: Vec<AdjustmentView>,
     lines_total: String,
     vat: String,
@@ -312,15 +321,55 @@ fn flag_text(t: &Tr, f: &Flag) -> String {
 }
 
 #[derive(Deserialize)]
-struct DoneQuery {
+struct DetailQuery {
     done: Option<String>,
+    /// The page of lines and of flags to show (from 1); anything else is the first.
+    lines: Option<String>,
+    flags: Option<String>,
 }
 
-async fn detail_page(State(state): State<AppState>, page: Page, Path(id): Path<String>, Query(q): Query<DoneQuery>) -> Response {
+/// Lines and flags shown on one page of a settlement. The largest
+/// provider of a Stockholm-sized month has 43 000 lines: on one page that
+/// was 12 MB of HTML and more than a second to build, ten times that at
+/// national scale. The whole basis is in the CSV statement the page links to.
+const ROWS_PER_PAGE: i64 = 500;
+
+/// Which page of lines and of flags a settlement's page shows (from 1).
+#[derive(Debug, Clone, Copy, Default)]
+struct At {
+    lines: i64,
+    flags: i64,
+}
+
+impl At {
+    fn of(q: &DetailQuery) -> At {
+        let n = |s: &Option<String>| s.as_deref().and_then(|v| v.trim().parse::<i64>().ok()).filter(|n| *n >= 1).unwrap_or(1);
+        At { lines: n(&q.lines), flags: n(&q.flags) }
+    }
+}
+
+/// One page of a numbered list: the rows shown and the way to the others.
+struct Pager {
+    /// "Lines 501–1 000 of 43 532", or empty when everything fits on one page.
+    text: String,
+    prev: Option<(String, String)>,
+    next: Option<(String, String)>,
+}
+
+/// The page `wanted` of `total` rows (the last one if it is beyond): its
+/// page number and the numbers of its rows.
+fn page_of(wanted: i64, total: i64) -> (i64, store::Seqs) {
+    let pages = ((total + ROWS_PER_PAGE - 1) / ROWS_PER_PAGE).max(1);
+    let page = wanted.clamp(1, pages);
+    let first = (page - 1) * ROWS_PER_PAGE + 1;
+    (page, store::Seqs { first, last: (first + ROWS_PER_PAGE - 1).min(total.max(first)) })
+}
+
+async fn detail_page(State(state): State<AppState>, page: Page, Path(id): Path<String>, Query(q): Query<DetailQuery>) -> Response {
     let c = page.chrome(&state, "settlement-detail-title");
     let notice =
         q.done.as_deref().filter(|d| ["approved", "adjusted", "removed", "accepted"].contains(d)).map(|d| c.t.pre("settlement-done-", d));
-    render_detail(&state, &page, c, &id, notice, None, (String::new(), String::new()), StatusCode::OK).await
+    render_detail(&state, &page, c, &id, At::of(&q), notice, None, (String::new(), String::new()), StatusCode::OK).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -329,6 +378,7 @@ async fn render_detail(
     page: &Page,
     c: Chrome,
     id: &str,
+    at: At,
     notice: Option<String>,
     error: Option<String>,
     inputs: (String, String),
@@ -344,14 +394,21 @@ async fn render_detail(
         if !may_read(&who, &s) {
             return Ok(None);
         }
-        let lines = store::lines(&mut conn, id).await?;
-        let flags = store::flags(&mut conn, id).await?;
+        let (lines_page, line_seqs) = page_of(at.lines, s.line_count);
+        let (flags_page, flag_seqs) = page_of(at.flags, s.flag_count);
+        let lines = store::lines_between(&mut conn, id, line_seqs).await?;
+        let flags = store::flags_between(&mut conn, id, flag_seqs).await?;
         let adjustments = store::adjustments(&mut conn, &s.provider_id, &s.month).await?;
+        // The people on this page only: what is shown is what is audited.
         let people = sqlx::query(
             "SELECT id, name, person_id FROM clients WHERE id IN (SELECT client_id FROM settlement_lines WHERE settlement_id = $1 \
-             UNION SELECT client_id FROM settlement_flags WHERE settlement_id = $1)",
+             AND seq >= $2 AND seq <= $3 UNION SELECT client_id FROM settlement_flags WHERE settlement_id = $1 AND seq >= $4 AND seq <= $5)",
         )
         .bind(id)
+        .bind(line_seqs.first)
+        .bind(line_seqs.last)
+        .bind(flag_seqs.first)
+        .bind(flag_seqs.last)
         .fetch_all(&mut *conn)
         .await?;
         let mut names: HashMap<String, (String, String)> = HashMap::new();
@@ -369,10 +426,11 @@ async fn render_detail(
         } else {
             vec![]
         };
-        Ok::<_, ApiError>(Some((s, lines, flags, adjustments, names, services, earlier)))
+        let shown = At { lines: lines_page, flags: flags_page };
+        Ok::<_, ApiError>(Some((s, shown, lines, flags, adjustments, names, services, earlier)))
     }
     .await;
-    let (s, lines, flags, adjustments, names, services, earlier) = match loaded {
+    let (s, shown, lines, flags, adjustments, names, services, earlier) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => return crate::web::message_page(state, page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text"),
         Err(e) => return internal(state, page, e),
@@ -417,10 +475,33 @@ async fn render_detail(
         })
         .collect();
     let adjustments = adjustments.into_iter().map(|a| AdjustmentView { amount: kr(a.amount_ore), a }).collect();
+    let href = |at: At, anchor: &str| format!("/settlements/{}?lines={}&flags={}#{anchor}", s.id, at.lines, at.flags);
+    let pager = |page: i64, total: i64, what: &str, to: &dyn Fn(i64) -> At| -> Pager {
+        let (_, seqs) = page_of(page, total);
+        let anchor = format!("{what}-h");
+        let n = ROWS_PER_PAGE.to_string();
+        let link = |p: i64, dir: &str| (href(to(p), &anchor), t.with(&format!("settlement-{what}-{dir}"), "n", &n));
+        Pager {
+            text: if total > ROWS_PER_PAGE {
+                let n = |v: i64| thousands(v.unsigned_abs());
+                let (first, last, total) = (n(seqs.first), n(seqs.last), n(total));
+                t.with_all(&format!("settlement-{what}-shown"), &[("first", &first), ("last", &last), ("total", &total)])
+            } else {
+                String::new()
+            },
+            prev: (page > 1).then(|| link(page - 1, "prev")),
+            next: (seqs.last < total).then(|| link(page + 1, "next")),
+        }
+    };
+    let lines_pager = pager(shown.lines, s.line_count, "lines", &|p| At { lines: p, ..shown });
+    let flags_pager = pager(shown.flags, s.flag_count, "flags", &|p| At { flags: p, ..shown });
     let p = DetailPage {
         admin: permits(&who, Action::ManageSettlements),
         lines,
+        lines_pager,
         flags,
+        flags_pager,
+        flags_page: shown.flags,
         adjustments,
         lines_total: kr(s.lines_total_ore),
         vat: kr(s.vat_ore),
@@ -448,7 +529,7 @@ async fn detail_error(state: &AppState, page: &Page, id: &str, e: ApiError, inpu
         ApiError::Invalid(errs) => errs.iter().map(|x| x.reason.clone()).collect::<Vec<_>>().join("; "),
         other => other.problem().detail,
     };
-    render_detail(state, page, c, id, None, Some(text), inputs, e.status()).await
+    render_detail(state, page, c, id, At::default(), None, Some(text), inputs, e.status()).await
 }
 
 async fn audit_settlement(state: &AppState, who: &Principal, action: AuditAction, id: &str, detail: String) -> Result<(), ApiError> {
@@ -527,14 +608,20 @@ async fn delete_adjustment(State(state): State<AppState>, page: Page, Path((id, 
     }
 }
 
-async fn accept_flag(State(state): State<AppState>, page: Page, Path((id, seq)): Path<(String, i64)>) -> Response {
+async fn accept_flag(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, seq)): Path<(String, i64)>,
+    Query(q): Query<DetailQuery>,
+) -> Response {
     let who = require_admin!(&state, &page);
+    let at = At::of(&q);
     match store::accept_excess(&state.db, &id, seq, &who.username, &stamp(state.clock.now())).await {
         Ok(a) => {
             match audit_settlement(&state, &who, AuditAction::Create, &id, format!("excess flag {seq} accepted: {} öre", a.amount_ore))
                 .await
             {
-                Ok(()) => Redirect::to(&format!("/settlements/{id}?done=accepted#adjustments")).into_response(),
+                Ok(()) => Redirect::to(&format!("/settlements/{id}?done=accepted&flags={}#adjustments", at.flags)).into_response(),
                 Err(e) => internal(&state, &page, e),
             }
         }

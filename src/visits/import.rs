@@ -77,6 +77,7 @@ impl Actor {
     }
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub provider_id: String,
     pub source: Source,

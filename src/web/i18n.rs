@@ -113,8 +113,15 @@ impl Tr {
     }
 
     pub fn with(&self, key: &str, name: &str, value: &str) -> String {
+        self.with_all(key, &[(name, value)])
+    }
+
+    /// A message with several arguments, all passed as text.
+    pub fn with_all(&self, key: &str, values: &[(&str, &str)]) -> String {
         let mut args = FluentArgs::new();
-        args.set(name.to_string(), FluentValue::from(value.to_string()));
+        for (name, value) in values {
+            args.set(name.to_string(), FluentValue::from(value.to_string()));
+        }
         self.i18n.get(self.lang, key, Some(&args))
     }
 

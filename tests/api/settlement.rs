@@ -1280,3 +1280,71 @@ async fn timing_of_a_large_month() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_large_settlement_is_shown_a_page_of_lines_at_a_time() {
+    let app = spawn_app().await;
+    let g = crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(250, 2)).await;
+    valfri::settlement::run_month(&app.state.db, g.spec.month, "test", "2026-05-05T09:00:00Z", false).await.unwrap();
+    let pool = &app.state.db.pool;
+    let (id, lines): (String, i64) =
+        sqlx::query_as("SELECT id, line_count FROM settlements ORDER BY line_count DESC LIMIT 1").fetch_one(pool).await.unwrap();
+    assert!(lines > 1000, "{lines} lines: three pages or more");
+    app.add_user("boss", Role::Admin, None, None).await;
+    let token = app.token("boss").await;
+    let audited = || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE detail LIKE 'settlement %'").fetch_one(pool).await.unwrap();
+        n
+    };
+    let page = |query: String| {
+        let (app, token, id) = (&app, &token, &id);
+        async move {
+            let res = app.http.get(format!("{}/settlements/{id}{query}", app.url)).bearer_auth(token).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let row = |seq: i64| format!("<tr><td>{seq}</td>");
+    let (next, prev) = ("Nästa 500 rader", "Föregående 500 rader");
+
+    let before = audited().await;
+    let first = page(String::new()).await;
+    assert!(first.contains(&format!("Rad 1–500 av {}.", valfri::settlement::web::thousands(lines.unsigned_abs()))), "{first}");
+    assert!(first.contains(&row(1)) && first.contains(&row(500)) && !first.contains(&row(501)));
+    assert!(first.contains(&format!("href=\"/settlements/{id}?lines=2&#38;flags=1#lines-h\">{next}</a>")), "{first}");
+    assert!(!first.contains(prev));
+    // What the page shows is what is audited: the clients of its 500 lines.
+    let on_page: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT client_id FROM settlement_lines WHERE settlement_id = $1 AND seq <= 500 \
+         UNION SELECT client_id FROM settlement_flags WHERE settlement_id = $1 AND seq <= 500) x",
+    )
+    .bind(&id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT client_id) FROM settlement_lines WHERE settlement_id = $1")
+        .bind(&id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(audited().await - before, on_page);
+    assert!(on_page < all, "{on_page} of {all} clients");
+
+    let second = page("?lines=2".into()).await;
+    assert!(second.contains(&format!("Rad 501–1{}000 av", '\u{202f}')) && second.contains(&row(501)) && !second.contains(&row(500)));
+    assert!(second.contains(&format!("href=\"/settlements/{id}?lines=1&#38;flags=1#lines-h\">{prev}</a>")), "{second}");
+    // A page beyond the last is the last; one that is not a number, the first.
+    let last = page("?lines=100000".into()).await;
+    assert!(last.contains(&row(lines)) && last.contains(prev) && !last.contains(next), "{last}");
+    let odd = page("?lines=abc&flags=-2".into()).await;
+    assert!(odd.contains(&row(1)) && odd.contains(next));
+    // English and Norwegian say the same.
+    let en = page("?lines=2&lang=en".into()).await;
+    assert!(en.contains(&format!("Lines 501–1{}000 of", '\u{202f}')) && en.contains("Next 500 lines") && en.contains("Previous 500 lines"));
+    let nb = page("?lines=2&lang=nb".into()).await;
+    assert!(nb.contains("Linje 501–1") && nb.contains("Neste 500 linjer") && nb.contains("Forrige 500 linjer"));
+    // The statement has every line.
+    let res = app.http.get(format!("{}/api/v1/settlements/{id}/statement.csv", app.url)).bearer_auth(&token).send().await.unwrap();
+    let csv = res.text().await.unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("line;")).count() as i64, lines);
+}
