@@ -777,7 +777,9 @@ async fn evidence_submit(State(state): State<AppState>, page: Page, Path(id): Pa
         ApiError::Invalid(errs) => ApiError::Invalid(
             errs.into_iter()
                 .map(|mut fe| {
-                    fe.field = format!("evidence-{code}");
+                    // A code the page never offered (a tampered form) has
+                    // no form to point at: the page's general message.
+                    fe.field = if fe.field == "requirement_code" { "form".into() } else { format!("evidence-{code}") };
                     fe
                 })
                 .collect(),

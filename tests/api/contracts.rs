@@ -747,6 +747,33 @@ async fn form(http: &reqwest::Client, app: &TestApp, path: &str, fields: &[(&str
     (status, location, res.text().await.unwrap())
 }
 
+/// Posts a multipart form as a browser does: text fields, then files as
+/// (field, file name, content type, bytes).
+async fn multipart(
+    http: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    texts: &[(&str, &str)],
+    files: &[(&str, &str, &str, &[u8])],
+) -> reqwest::Response {
+    let boundary = "----valfriFormBoundary";
+    let mut body = Vec::new();
+    for (name, value) in texts {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    for (name, file, kind, bytes) in files {
+        let head =
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: {kind}\r\n\r\n");
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let res =
+        http.post(format!("{}{path}", app.url)).header("content-type", format!("multipart/form-data; boundary={boundary}")).body(body);
+    res.send().await.unwrap()
+}
+
 async fn html(http: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
     let res = http.get(format!("{}{path}", app.url)).send().await.unwrap();
     (res.status(), res.text().await.unwrap())
@@ -792,29 +819,23 @@ async fn the_web_forms_work_without_javascript() {
     assert!(page.contains("name=\"answer.continuity\"") && page.contains("enctype=\"multipart/form-data\""));
 
     // The application with a file, as a browser sends it.
-    let boundary = "----valfriFormBoundary";
-    let mut body = Vec::new();
-    let mut text = |name: &str, value: &str| {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    };
-    text("choice_system_id", "hemtjanst");
-    text("services", "personal_care");
-    text("areas", "centrum");
-    text("capacity_unit", "clients");
-    text("capacity_amount", "25");
-    text("answer.insurance", "Försäkrade hos Länsförsäkringar.");
-    text("answer.staff", "Undersköterskor.");
-    text("answer.continuity", "Fasta team.");
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file.insurance\"; filename=\"intyg.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").as_bytes());
-    body.extend_from_slice(PDF);
-    body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file.staff\"; filename=\"\"\r\nContent-Type: application/octet-stream\r\n\r\n\r\n--{boundary}--\r\n").as_bytes());
-    let res = anon
-        .post(format!("{}/contracts/apply", app.url))
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let res = multipart(
+        &anon,
+        &app,
+        "/contracts/apply",
+        &[
+            ("choice_system_id", "hemtjanst"),
+            ("services", "personal_care"),
+            ("areas", "centrum"),
+            ("capacity_unit", "clients"),
+            ("capacity_amount", "25"),
+            ("answer.insurance", "Försäkrade hos Länsförsäkringar."),
+            ("answer.staff", "Undersköterskor."),
+            ("answer.continuity", "Fasta team."),
+        ],
+        &[("file.insurance", "intyg.pdf", "application/pdf", PDF), ("file.staff", "", "application/octet-stream", b"")],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
     let loc = res.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.ends_with("?done=applied"), "{loc}");
@@ -822,6 +843,20 @@ async fn the_web_forms_work_without_javascript() {
     let (s, page) = html(&anon, &app, &loc).await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("intyg.pdf") && page.contains("Ansökan är skickad"), "{page}");
+    // Evidence for a requirement the page never offered (a tampered form):
+    // the page says so, at the top, without a link to a form that is not there.
+    let res = multipart(
+        &anon,
+        &app,
+        &format!("{detail}/evidence"),
+        &[("requirement_code", "no_such")],
+        &[("file", "x.pdf", "application/pdf", PDF)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("<li>Kravet finns inte i förfrågningsunderlaget.</li>"), "{page}");
+    assert!(!page.contains("href=\"#f-evidence-no-such\"") && !page.contains("href=\"#f-form\""), "{page}");
 
     // The municipality reviews and decides through its forms.
     let admin = browser(&app, Some("admin")).await;
