@@ -193,28 +193,52 @@ pub async fn visit(state: &AppState, provider_id: &str, external_id: &str) -> Ap
     Ok(Some(v))
 }
 
-/// Flagged visits of a month: one provider's, or every provider's (`None`).
+/// Flagged visits of a month: one provider's, or every provider's (`None`),
+/// by provider name, then time; at most `limit`, and how many there are.
+/// Every provider's are read provider by provider until `limit` is reached:
+/// one query over the month sorted all of its flags first, each joined
+/// with its visit (0.6 s for the 44 000 flags of a Stockholm-sized month,
+/// ten times that at national scale), where the page shows the first 2 000.
 pub async fn flagged(state: &AppState, provider_id: Option<&str>, month: Month, limit: i64) -> ApiResult<(i64, Vec<FlaggedVisit>)> {
     let m = month.to_string();
-    let p = provider_id.unwrap_or("");
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visit_flags WHERE month = $1 AND ($2 = '' OR provider_id = $2)")
+    let counts: Vec<(String, i64)> = match provider_id {
+        Some(p) => {
+            sqlx::query_as("SELECT provider_id, COUNT(*) FROM visit_flags WHERE month = $1 AND provider_id = $2 GROUP BY provider_id")
+                .bind(&m)
+                .bind(p)
+                .fetch_all(&state.db.pool)
+                .await?
+        }
+        None => sqlx::query_as(
+            "SELECT f.provider_id, f.n FROM (SELECT provider_id, COUNT(*) AS n FROM visit_flags WHERE month = $1 GROUP BY provider_id) f \
+             JOIN providers pr ON pr.id = f.provider_id ORDER BY pr.name, f.provider_id",
+        )
         .bind(&m)
-        .bind(p)
-        .fetch_one(&state.db.pool)
-        .await?;
-    let rows = sqlx::query(
-        "SELECT f.provider_id, pr.name AS provider_name, f.external_id, f.client_id, c.name AS client_name, v.service_type, v.status, \
-         v.start_at, v.end_at, v.local_date, v.staff_ref, f.code, f.detail \
-         FROM visit_flags f JOIN visits v ON v.provider_id = f.provider_id AND v.external_id = f.external_id \
-         JOIN clients c ON c.id = f.client_id JOIN providers pr ON pr.id = f.provider_id \
-         WHERE f.month = $1 AND ($2 = '' OR f.provider_id = $2) \
-         ORDER BY pr.name, f.provider_id, v.start_at, f.external_id, f.code LIMIT $3",
-    )
-    .bind(&m)
-    .bind(p)
-    .bind(limit)
-    .fetch_all(&state.db.pool)
-    .await?;
+        .fetch_all(&state.db.pool)
+        .await?,
+    };
+    let total = counts.iter().map(|(_, n)| n).sum();
+    let mut rows = Vec::new();
+    for (p, _) in &counts {
+        let left = limit - rows.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        rows.extend(
+            sqlx::query(
+                "SELECT f.provider_id, pr.name AS provider_name, f.external_id, f.client_id, c.name AS client_name, v.service_type, \
+                 v.status, v.start_at, v.end_at, v.local_date, v.staff_ref, f.code, f.detail \
+                 FROM visit_flags f JOIN visits v ON v.provider_id = f.provider_id AND v.external_id = f.external_id \
+                 JOIN clients c ON c.id = f.client_id JOIN providers pr ON pr.id = f.provider_id \
+                 WHERE f.month = $1 AND f.provider_id = $2 ORDER BY v.start_at, f.external_id, f.code LIMIT $3",
+            )
+            .bind(&m)
+            .bind(p)
+            .bind(left)
+            .fetch_all(&state.db.pool)
+            .await?,
+        );
+    }
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         out.push(FlaggedVisit {

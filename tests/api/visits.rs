@@ -1039,3 +1039,42 @@ async fn a_file_over_the_size_limit_gets_a_problem_or_a_page() {
     // address takes only posts).
     assert!(html.contains(r#"<a href="/provider/visits?lang=en" hreflang="en""#), "{html}");
 }
+
+#[tokio::test]
+async fn every_providers_flags_come_in_the_order_of_one_query_over_the_month() {
+    let app = spawn_app().await;
+    let g = crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(80, 5)).await;
+    let month = g.spec.month.to_string();
+    // The reference: the whole month in one query, sorted by provider name and time.
+    let all: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT f.provider_id, f.external_id, f.code FROM visit_flags f \
+         JOIN visits v ON v.provider_id = f.provider_id AND v.external_id = f.external_id \
+         JOIN providers pr ON pr.id = f.provider_id WHERE f.month = $1 \
+         ORDER BY pr.name, f.provider_id, v.start_at, f.external_id, f.code",
+    )
+    .bind(&month)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    let providers: std::collections::BTreeSet<&str> = all.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert!(all.len() > 20 && providers.len() > 1, "{} flags of {} providers", all.len(), providers.len());
+    app.add_user("boss", Role::Admin, None, None).await;
+    let token = app.token("boss").await;
+    // Limits that end inside a provider, at a provider's end, and beyond the month.
+    let first_provider = all.iter().take_while(|(p, _, _)| *p == all[0].0).count();
+    for limit in [1, 7, first_provider, first_provider + 1, all.len() - 1, all.len() + 5] {
+        let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&limit={limit}"), &token).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["total"].as_u64(), Some(all.len() as u64));
+        let got: Vec<(String, String, String)> = page["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let t = |k: &str| f[k].as_str().unwrap().to_string();
+                (t("provider_id"), t("external_id"), t("code"))
+            })
+            .collect();
+        assert_eq!(got, all[..limit.min(all.len())], "limit {limit}");
+    }
+}
