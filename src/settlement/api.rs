@@ -129,14 +129,59 @@ async fn list_settlements(State(state): State<AppState>, who: Principal, Query(q
     Ok(Json(list))
 }
 
-/// One settlement with its lines (the basis of each amount), flags and adjustments.
-#[utoipa::path(get, path = "/settlements/{id}", tag = "settlement", params(("id" = String, Path)),
-    responses((status = 200, body = SettlementDetail), (status = 404, body = Problem)))]
-async fn get_settlement(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<SettlementDetail>> {
+/// Lines and flags in one answer when not asked for fewer, and the most
+/// that may be asked for. The largest provider of a national-scale month
+/// has about 400 000 lines (some 100 MB of JSON); `line_count` and
+/// `flag_count` say how many there are, and the CSV statement has them all.
+const ROWS_DEFAULT: i64 = 10_000;
+const ROWS_MAX: i64 = 100_000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DetailQuery {
+    /// The number (`seq`) of the first line to return; default 1.
+    pub lines_from: Option<i64>,
+    /// At most this many lines: default 10 000, at most 100 000.
+    pub lines_limit: Option<i64>,
+    /// The number (`seq`) of the first flag to return; default 1.
+    pub flags_from: Option<i64>,
+    /// At most this many flags: default 10 000, at most 100 000.
+    pub flags_limit: Option<i64>,
+}
+
+impl DetailQuery {
+    fn ranges(&self) -> ApiResult<(store::Seqs, store::Seqs)> {
+        let mut f = Fields::new();
+        let mut range = |from: Option<i64>, limit: Option<i64>, what: &str| {
+            let (from, limit) = (from.unwrap_or(1), limit.unwrap_or(ROWS_DEFAULT));
+            if from < 1 {
+                f.push(&format!("{what}_from"), "out_of_range", "the first number is 1");
+            }
+            if !(1..=ROWS_MAX).contains(&limit) {
+                f.push(&format!("{what}_limit"), "out_of_range", format!("from 1 to {ROWS_MAX}"));
+            }
+            store::Seqs { first: from, last: from.saturating_add(limit - 1) }
+        };
+        let ranges = (range(self.lines_from, self.lines_limit, "lines"), range(self.flags_from, self.flags_limit, "flags"));
+        f.finish()?;
+        Ok(ranges)
+    }
+}
+
+/// One settlement with its lines (the basis of each amount), flags and
+/// adjustments; the lines and flags 10 000 at a time unless asked otherwise.
+#[utoipa::path(get, path = "/settlements/{id}", tag = "settlement", params(("id" = String, Path), DetailQuery),
+    responses((status = 200, body = SettlementDetail), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn get_settlement(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> ApiResult<Json<SettlementDetail>> {
+    let (line_seqs, flag_seqs) = q.ranges()?;
     let settlement = load_readable(&state, &who, &id).await?;
     let mut c = state.db.pool.acquire().await?;
-    let lines = store::lines(&mut c, &id).await?;
-    let flags = store::flags(&mut c, &id).await?;
+    let lines = store::lines_between(&mut c, &id, line_seqs).await?;
+    let flags = store::flags_between(&mut c, &id, flag_seqs).await?;
     let adjustments = store::adjustments(&mut c, &settlement.provider_id, &settlement.month).await?;
     drop(c);
     audit_event(&state, &who, AuditAction::Read, &id, "settlement via API".into()).await?;

@@ -1347,4 +1347,22 @@ async fn a_large_settlement_is_shown_a_page_of_lines_at_a_time() {
     let res = app.http.get(format!("{}/api/v1/settlements/{id}/statement.csv", app.url)).bearer_auth(&token).send().await.unwrap();
     let csv = res.text().await.unwrap();
     assert_eq!(csv.lines().filter(|l| l.starts_with("line;")).count() as i64, lines);
+
+    // Through the API: everything up to 10 000, or a range of lines and flags by number.
+    let seqs = |d: &Value, what: &str| d[what].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()).collect::<Vec<_>>();
+    let (s, whole) = app.get(&format!("/api/v1/settlements/{id}"), &token).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(seqs(&whole, "lines"), (1..=lines).collect::<Vec<_>>());
+    assert_eq!(whole["line_count"].as_i64(), Some(lines));
+    let (s, part) = app.get(&format!("/api/v1/settlements/{id}?lines_from=999&lines_limit=5&flags_from=2&flags_limit=1"), &token).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((seqs(&part, "lines"), seqs(&part, "flags")), ((999..=1003).collect(), vec![2]));
+    assert_eq!(part["lines"][0], whole["lines"][998]);
+    let (s, past) = app.get(&format!("/api/v1/settlements/{id}?lines_from={}", lines + 1), &token).await;
+    assert_eq!((s, seqs(&past, "lines").len()), (StatusCode::OK, 0));
+    for bad in ["lines_from=0", "lines_limit=0", "flags_limit=100001", "flags_from=-4"] {
+        let (s, b) = app.get(&format!("/api/v1/settlements/{id}?{bad}"), &token).await;
+        let field = bad.split('=').next().unwrap();
+        assert_eq!((s, b["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{bad}: {b}");
+    }
 }
