@@ -1078,3 +1078,55 @@ async fn every_providers_flags_come_in_the_order_of_one_query_over_the_month() {
         assert_eq!(got, all[..limit.min(all.len())], "limit {limit}");
     }
 }
+
+#[tokio::test]
+async fn a_providers_visits_come_a_page_at_a_time_by_start_time_with_their_flags() {
+    let app = spawn_app().await;
+    let g = crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(60, 2)).await;
+    let month = g.spec.month.to_string();
+    let pool = &app.state.db.pool;
+    let (provider,): (String,) =
+        sqlx::query_as("SELECT provider_id FROM visits WHERE month = $1 GROUP BY provider_id ORDER BY COUNT(*) DESC LIMIT 1")
+            .bind(&month)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    // The reference: the month's visits by start time, and every flag of the provider.
+    let (first, last) = (format!("{month}-01"), format!("{month}-30"));
+    let want: Vec<(String,)> = sqlx::query_as(
+        "SELECT external_id FROM visits WHERE provider_id = $1 AND local_date >= $2 AND local_date <= $3 ORDER BY start_at, external_id",
+    )
+    .bind(&provider)
+    .bind(&first)
+    .bind(&last)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let flags: Vec<(String, String)> =
+        sqlx::query_as("SELECT external_id, code FROM visit_flags WHERE provider_id = $1 ORDER BY external_id, code")
+            .bind(&provider)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert!(want.len() > 600 && !flags.is_empty(), "{} visits, {} flags", want.len(), flags.len());
+    app.add_user("boss", Role::Admin, None, None).await;
+    let token = app.token("boss").await;
+    let mut got = Vec::new();
+    let mut got_flags = Vec::new();
+    for offset in (0..want.len() + 1).step_by(250) {
+        let (s, page) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&limit=250&offset={offset}"), &token).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["total"].as_u64(), Some(want.len() as u64));
+        for v in page["visits"].as_array().unwrap() {
+            let ext = v["external_id"].as_str().unwrap().to_string();
+            for f in v["flags"].as_array().unwrap() {
+                got_flags.push((ext.clone(), f["code"].as_str().unwrap().to_string()));
+            }
+            got.push((ext,));
+        }
+    }
+    assert_eq!(got, want);
+    got_flags.sort();
+    // April has 30 days: every flag of the provider is on a visit of the month.
+    assert_eq!(got_flags, flags);
+}
