@@ -99,11 +99,11 @@ pub struct VisitQuery<'a> {
 pub async fn visits(state: &AppState, q: &VisitQuery<'_>) -> ApiResult<VisitPage> {
     let (first, last) = month_range(q.month);
     let month = q.month.to_string();
-    let flagged = if q.flagged_only {
-        " AND EXISTS (SELECT 1 FROM visit_flags f WHERE f.provider_id = v.provider_id AND f.external_id = v.external_id)"
-    } else {
-        ""
-    };
+    // The provider's flagged external ids as one set, rather than a lookup
+    // per visit: 0.26 s against 0.70 s for the first page of the largest
+    // Stockholm provider, and 0.14 s against 0.28 s to count them (shell).
+    let flagged =
+        if q.flagged_only { " AND v.external_id IN (SELECT f.external_id FROM visit_flags f WHERE f.provider_id = $1)" } else { "" };
     let total: i64 = sqlx::query_scalar(&format!(
         "SELECT COUNT(*) FROM visits v WHERE v.provider_id = $1 AND v.local_date >= $2 AND v.local_date <= $3{flagged}"
     ))

@@ -1129,4 +1129,15 @@ async fn a_providers_visits_come_a_page_at_a_time_by_start_time_with_their_flags
     got_flags.sort();
     // April has 30 days: every flag of the provider is on a visit of the month.
     assert_eq!(got_flags, flags);
+    // Only the flagged ones: the same order, the visits without a flag left out.
+    let flagged: std::collections::HashSet<&str> = flags.iter().map(|(e, _)| e.as_str()).collect();
+    let want: Vec<&str> = want.iter().map(|(e,)| e.as_str()).filter(|e| flagged.contains(e)).collect();
+    let mut got = Vec::new();
+    for offset in (0..want.len() + 1).step_by(7) {
+        let url = format!("/api/v1/visits?month={month}&provider_id={provider}&flagged=true&limit=7&offset={offset}");
+        let (s, page) = app.get(&url, &token).await;
+        assert_eq!((s, page["total"].as_u64()), (StatusCode::OK, Some(want.len() as u64)), "{page}");
+        got.extend(page["visits"].as_array().unwrap().iter().map(|v| v["external_id"].as_str().unwrap().to_string()));
+    }
+    assert_eq!(got, want);
 }
