@@ -365,6 +365,21 @@ fn page_of(wanted: i64, total: i64) -> (i64, store::Seqs) {
     (page, store::Seqs { first, last: (first + ROWS_PER_PAGE - 1).min(total.max(first)) })
 }
 
+/// The pager of the `what` list ("lines" or "flags") on page `page`
+/// (rows `seqs` of `total`); `href` is the address of another page.
+fn pager(t: &Tr, what: &str, (page, seqs): (i64, store::Seqs), total: i64, href: impl Fn(i64) -> String) -> Pager {
+    let n = ROWS_PER_PAGE.to_string();
+    let link = |p: i64, dir: &str| (href(p), t.with(&format!("settlement-{what}-{dir}"), "n", &n));
+    let text = if total > ROWS_PER_PAGE {
+        let count = |v: i64| thousands(v.unsigned_abs());
+        let (first, last, total) = (count(seqs.first), count(seqs.last), count(total));
+        t.with_all(&format!("settlement-{what}-shown"), &[("first", &first), ("last", &last), ("total", &total)])
+    } else {
+        String::new()
+    };
+    Pager { text, prev: (page > 1).then(|| link(page - 1, "prev")), next: (seqs.last < total).then(|| link(page + 1, "next")) }
+}
+
 async fn detail_page(State(state): State<AppState>, page: Page, Path(id): Path<String>, Query(q): Query<DetailQuery>) -> Response {
     let c = page.chrome(&state, "settlement-detail-title");
     let notice =
@@ -394,8 +409,8 @@ async fn render_detail(
         if !may_read(&who, &s) {
             return Ok(None);
         }
-        let (lines_page, line_seqs) = page_of(at.lines, s.line_count);
-        let (flags_page, flag_seqs) = page_of(at.flags, s.flag_count);
+        let (lines_at, flags_at) = (page_of(at.lines, s.line_count), page_of(at.flags, s.flag_count));
+        let (line_seqs, flag_seqs) = (lines_at.1, flags_at.1);
         let lines = store::lines_between(&mut conn, id, line_seqs).await?;
         let flags = store::flags_between(&mut conn, id, flag_seqs).await?;
         let adjustments = store::adjustments(&mut conn, &s.provider_id, &s.month).await?;
@@ -426,11 +441,10 @@ async fn render_detail(
         } else {
             vec![]
         };
-        let shown = At { lines: lines_page, flags: flags_page };
-        Ok::<_, ApiError>(Some((s, shown, lines, flags, adjustments, names, services, earlier)))
+        Ok::<_, ApiError>(Some((s, (lines_at, flags_at), lines, flags, adjustments, names, services, earlier)))
     }
     .await;
-    let (s, shown, lines, flags, adjustments, names, services, earlier) = match loaded {
+    let (s, (lines_at, flags_at), lines, flags, adjustments, names, services, earlier) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => return crate::web::message_page(state, page, StatusCode::NOT_FOUND, "not-found-title", "not-found-text"),
         Err(e) => return internal(state, page, e),
@@ -475,26 +489,10 @@ async fn render_detail(
         })
         .collect();
     let adjustments = adjustments.into_iter().map(|a| AdjustmentView { amount: kr(a.amount_ore), a }).collect();
+    let shown = At { lines: lines_at.0, flags: flags_at.0 };
     let href = |at: At, anchor: &str| format!("/settlements/{}?lines={}&flags={}#{anchor}", s.id, at.lines, at.flags);
-    let pager = |page: i64, total: i64, what: &str, to: &dyn Fn(i64) -> At| -> Pager {
-        let (_, seqs) = page_of(page, total);
-        let anchor = format!("{what}-h");
-        let n = ROWS_PER_PAGE.to_string();
-        let link = |p: i64, dir: &str| (href(to(p), &anchor), t.with(&format!("settlement-{what}-{dir}"), "n", &n));
-        Pager {
-            text: if total > ROWS_PER_PAGE {
-                let n = |v: i64| thousands(v.unsigned_abs());
-                let (first, last, total) = (n(seqs.first), n(seqs.last), n(total));
-                t.with_all(&format!("settlement-{what}-shown"), &[("first", &first), ("last", &last), ("total", &total)])
-            } else {
-                String::new()
-            },
-            prev: (page > 1).then(|| link(page - 1, "prev")),
-            next: (seqs.last < total).then(|| link(page + 1, "next")),
-        }
-    };
-    let lines_pager = pager(shown.lines, s.line_count, "lines", &|p| At { lines: p, ..shown });
-    let flags_pager = pager(shown.flags, s.flag_count, "flags", &|p| At { flags: p, ..shown });
+    let lines_pager = pager(t, "lines", lines_at, s.line_count, |p| href(At { lines: p, ..shown }, "lines-h"));
+    let flags_pager = pager(t, "flags", flags_at, s.flag_count, |p| href(At { flags: p, ..shown }, "flags-h"));
     let p = DetailPage {
         admin: permits(&who, Action::ManageSettlements),
         lines,

@@ -210,22 +210,16 @@ pub async fn visit(state: &AppState, provider_id: &str, external_id: &str) -> Ap
 /// ten times that at national scale), where the page shows the first 2 000.
 pub async fn flagged(state: &AppState, provider_id: Option<&str>, month: Month, limit: i64) -> ApiResult<(i64, Vec<FlaggedVisit>)> {
     let m = month.to_string();
-    let counts: Vec<(String, i64)> = match provider_id {
-        Some(p) => {
-            sqlx::query_as("SELECT provider_id, COUNT(*) FROM visit_flags WHERE month = $1 AND provider_id = $2 GROUP BY provider_id")
-                .bind(&m)
-                .bind(p)
-                .fetch_all(&state.db.pool)
-                .await?
-        }
-        None => sqlx::query_as(
-            "SELECT f.provider_id, f.n FROM (SELECT provider_id, COUNT(*) AS n FROM visit_flags WHERE month = $1 GROUP BY provider_id) f \
-             JOIN providers pr ON pr.id = f.provider_id ORDER BY pr.name, f.provider_id",
-        )
-        .bind(&m)
-        .fetch_all(&state.db.pool)
-        .await?,
-    };
+    // The providers with flags this month, in the page's order, and how many each has.
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT f.provider_id, f.n FROM (SELECT provider_id, COUNT(*) AS n FROM visit_flags \
+         WHERE month = $1 AND ($2 = '' OR provider_id = $2) GROUP BY provider_id) f \
+         JOIN providers pr ON pr.id = f.provider_id ORDER BY pr.name, f.provider_id",
+    )
+    .bind(&m)
+    .bind(provider_id.unwrap_or(""))
+    .fetch_all(&state.db.pool)
+    .await?;
     let total = counts.iter().map(|(_, n)| n).sum();
     let mut rows = Vec::new();
     for (p, _) in &counts {
