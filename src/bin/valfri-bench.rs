@@ -22,6 +22,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 use valfri::bench::{bulk, reference, visits, Plan, Spec};
+use valfri::web::pager::thousands;
 
 /// Bumped whenever the generator's output changes, so stale CSV files are
 /// regenerated rather than reused.
@@ -569,18 +570,6 @@ async fn run_all(spec: &Spec, dbs: &[&str], pg_url: Option<&str>, python: Option
         when: jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC").to_string(),
         commit: git_commit(),
     })
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn mib(kib: u64) -> String {

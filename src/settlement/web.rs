@@ -13,6 +13,7 @@ use crate::auth::{Principal, PrincipalKind};
 use crate::clock::stamp;
 use crate::error::ApiError;
 use crate::web::i18n::Tr;
+use crate::web::pager::{thousands, PageAt, Pager};
 use crate::web::{forbidden, internal, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -44,19 +45,6 @@ pub fn kr(ore: i64) -> String {
     let sign = if ore < 0 { "−" } else { "" };
     let a = ore.unsigned_abs();
     format!("{sign}{},{:02}", thousands(a / 100), a % 100)
-}
-
-/// A count for people: `43 532`, the thousands as in `kr`.
-pub fn thousands(n: impl Into<u64>) -> String {
-    let whole = n.into().to_string();
-    let mut grouped = String::new();
-    for (k, ch) in whole.chars().enumerate() {
-        if k > 0 && (whole.len() - k) % 3 == 0 {
-            grouped.push('\u{202f}');
-        }
-        grouped.push(ch);
-    }
-    grouped
 }
 
 fn default_month(state: &AppState) -> Month {
@@ -343,41 +331,8 @@ struct At {
 
 impl At {
     fn of(q: &DetailQuery) -> At {
-        let n = |s: &Option<String>| s.as_deref().and_then(|v| v.trim().parse::<i64>().ok()).filter(|n| *n >= 1).unwrap_or(1);
-        At { lines: n(&q.lines), flags: n(&q.flags) }
+        At { lines: crate::web::pager::wanted(q.lines.as_deref()), flags: crate::web::pager::wanted(q.flags.as_deref()) }
     }
-}
-
-/// One page of a numbered list: the rows shown and the way to the others.
-struct Pager {
-    /// "Lines 501–1 000 of 43 532", or empty when everything fits on one page.
-    text: String,
-    prev: Option<(String, String)>,
-    next: Option<(String, String)>,
-}
-
-/// The page `wanted` of `total` rows (the last one if it is beyond): its
-/// page number and the numbers of its rows.
-fn page_of(wanted: i64, total: i64) -> (i64, store::Seqs) {
-    let pages = ((total + ROWS_PER_PAGE - 1) / ROWS_PER_PAGE).max(1);
-    let page = wanted.clamp(1, pages);
-    let first = (page - 1) * ROWS_PER_PAGE + 1;
-    (page, store::Seqs { first, last: (first + ROWS_PER_PAGE - 1).min(total.max(first)) })
-}
-
-/// The pager of the `what` list ("lines" or "flags") on page `page`
-/// (rows `seqs` of `total`); `href` is the address of another page.
-fn pager(t: &Tr, what: &str, (page, seqs): (i64, store::Seqs), total: i64, href: impl Fn(i64) -> String) -> Pager {
-    let n = ROWS_PER_PAGE.to_string();
-    let link = |p: i64, dir: &str| (href(p), t.with(&format!("settlement-{what}-{dir}"), "n", &n));
-    let text = if total > ROWS_PER_PAGE {
-        let count = |v: i64| thousands(v.unsigned_abs());
-        let (first, last, total) = (count(seqs.first), count(seqs.last), count(total));
-        t.with_all(&format!("settlement-{what}-shown"), &[("first", &first), ("last", &last), ("total", &total)])
-    } else {
-        String::new()
-    };
-    Pager { text, prev: (page > 1).then(|| link(page - 1, "prev")), next: (seqs.last < total).then(|| link(page + 1, "next")) }
 }
 
 async fn detail_page(State(state): State<AppState>, page: Page, Path(id): Path<String>, Query(q): Query<DetailQuery>) -> Response {
@@ -409,8 +364,10 @@ async fn render_detail(
         if !may_read(&who, &s) {
             return Ok(None);
         }
-        let (lines_at, flags_at) = (page_of(at.lines, s.line_count), page_of(at.flags, s.flag_count));
-        let (line_seqs, flag_seqs) = (lines_at.1, flags_at.1);
+        let (lines_at, flags_at) =
+            (PageAt::of(at.lines, s.line_count, ROWS_PER_PAGE), PageAt::of(at.flags, s.flag_count, ROWS_PER_PAGE));
+        let seqs = |p: PageAt| store::Seqs { first: p.first, last: p.last };
+        let (line_seqs, flag_seqs) = (seqs(lines_at), seqs(flags_at));
         let lines = store::lines_between(&mut conn, id, line_seqs).await?;
         let flags = store::flags_between(&mut conn, id, flag_seqs).await?;
         let adjustments = store::adjustments(&mut conn, &s.provider_id, &s.month).await?;
@@ -489,10 +446,12 @@ async fn render_detail(
         })
         .collect();
     let adjustments = adjustments.into_iter().map(|a| AdjustmentView { amount: kr(a.amount_ore), a }).collect();
-    let shown = At { lines: lines_at.0, flags: flags_at.0 };
+    let shown = At { lines: lines_at.page, flags: flags_at.page };
     let href = |at: At, anchor: &str| format!("/settlements/{}?lines={}&flags={}#{anchor}", s.id, at.lines, at.flags);
-    let lines_pager = pager(t, "lines", lines_at, s.line_count, |p| href(At { lines: p, ..shown }, "lines-h"));
-    let flags_pager = pager(t, "flags", flags_at, s.flag_count, |p| href(At { flags: p, ..shown }, "flags-h"));
+    let lines_pager =
+        Pager::new(t, "settlement-lines", lines_at, s.line_count, ROWS_PER_PAGE, |p| href(At { lines: p, ..shown }, "lines-h"));
+    let flags_pager =
+        Pager::new(t, "settlement-flags", flags_at, s.flag_count, ROWS_PER_PAGE, |p| href(At { flags: p, ..shown }, "flags-h"));
     let p = DetailPage {
         admin: permits(&who, Action::ManageSettlements),
         lines,

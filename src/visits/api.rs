@@ -267,7 +267,26 @@ pub struct MonthQuery {
     pub flagged: Option<bool>,
     /// At most this many (default 500, max 5000).
     pub limit: Option<i64>,
+    /// Skip this many visits first (default 0). Deep into a large month this
+    /// is slow, as the database walks every visit before the page: to read a
+    /// whole month, follow `next_after` instead.
     pub offset: Option<i64>,
+    /// Start after this visit (the provider's external id), in the list's
+    /// order: the previous page's `next_after`. Not together with `offset`.
+    pub after: Option<String>,
+}
+
+impl MonthQuery {
+    fn offset_checked(&self) -> ApiResult<i64> {
+        let offset = self.offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more"));
+        }
+        if offset > 0 && self.after.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+            return Err(ApiError::field("after", "conflict", "give after or offset, not both"));
+        }
+        Ok(offset)
+    }
 }
 
 fn parse_month(s: &str) -> ApiResult<Month> {
@@ -290,7 +309,8 @@ async fn list_visits(State(state): State<AppState>, who: Principal, Query(q): Qu
             month,
             flagged_only: q.flagged.unwrap_or(false),
             limit: q.limit.unwrap_or(500).clamp(1, 5000),
-            offset: q.offset.unwrap_or(0).max(0),
+            offset: q.offset_checked()?,
+            after: q.after.as_deref().map(str::trim).filter(|a| !a.is_empty()),
         },
     )
     .await?;
@@ -309,6 +329,7 @@ pub async fn audit_clients(state: &AppState, who: &Principal, ids: impl Iterator
 pub struct FlagList {
     pub month: String,
     pub total: i64,
+    pub offset: i64,
     pub flags: Vec<FlaggedVisit>,
 }
 
@@ -320,6 +341,8 @@ pub struct FlagQuery {
     pub provider_id: Option<String>,
     /// At most this many (default 1000, max 10000).
     pub limit: Option<i64>,
+    /// Skip this many flags first (default 0): the next page is at `offset + limit`.
+    pub offset: Option<i64>,
 }
 
 /// The flagged visits of a month: a provider's own, or (admin) every
@@ -329,9 +352,13 @@ pub struct FlagQuery {
 async fn list_flags(State(state): State<AppState>, who: Principal, Query(q): Query<FlagQuery>) -> ApiResult<Json<FlagList>> {
     let month = parse_month(&q.month)?;
     let provider_id = reading_provider(&state, &who, q.provider_id.as_deref()).await?;
-    let (total, flags) = read::flagged(&state, provider_id.as_deref(), month, q.limit.unwrap_or(1000).clamp(1, 10_000)).await?;
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more"));
+    }
+    let (total, flags) = read::flagged(&state, provider_id.as_deref(), month, offset, q.limit.unwrap_or(1000).clamp(1, 10_000)).await?;
     audit_clients(&state, &who, flags.iter().map(|f| f.client_id.clone()), &format!("visit flags of {month} via API")).await?;
-    Ok(Json(FlagList { month: month.to_string(), total, flags }))
+    Ok(Json(FlagList { month: month.to_string(), total, offset, flags }))
 }
 
 /// An import's report, with the reason for every rejected row.

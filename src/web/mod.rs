@@ -4,6 +4,7 @@
 //! chrome, sign-in, language choice and error pages.
 
 pub mod i18n;
+pub mod pager;
 
 use crate::app::AppState;
 use crate::auth::{self, Principal, PrincipalKind};

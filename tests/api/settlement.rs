@@ -1309,7 +1309,7 @@ async fn a_large_settlement_is_shown_a_page_of_lines_at_a_time() {
 
     let before = audited().await;
     let first = page(String::new()).await;
-    assert!(first.contains(&format!("Rad 1–500 av {}.", valfri::settlement::web::thousands(lines.unsigned_abs()))), "{first}");
+    assert!(first.contains(&format!("Rad 1–500 av {}.", valfri::web::pager::thousands(lines.unsigned_abs()))), "{first}");
     assert!(first.contains(&row(1)) && first.contains(&row(500)) && !first.contains(&row(501)));
     assert!(first.contains(&format!("href=\"/settlements/{id}?lines=2&#38;flags=1#lines-h\">{next}</a>")), "{first}");
     assert!(!first.contains(prev));

@@ -1060,13 +1060,8 @@ async fn every_providers_flags_come_in_the_order_of_one_query_over_the_month() {
     assert!(all.len() > 20 && providers.len() > 1, "{} flags of {} providers", all.len(), providers.len());
     app.add_user("boss", Role::Admin, None, None).await;
     let token = app.token("boss").await;
-    // Limits that end inside a provider, at a provider's end, and beyond the month.
-    let first_provider = all.iter().take_while(|(p, _, _)| *p == all[0].0).count();
-    for limit in [1, 7, first_provider, first_provider + 1, all.len() - 1, all.len() + 5] {
-        let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&limit={limit}"), &token).await;
-        assert_eq!(s, StatusCode::OK, "{page}");
-        assert_eq!(page["total"].as_u64(), Some(all.len() as u64));
-        let got: Vec<(String, String, String)> = page["flags"]
+    let codes = |page: &Value| -> Vec<(String, String, String)> {
+        page["flags"]
             .as_array()
             .unwrap()
             .iter()
@@ -1074,9 +1069,116 @@ async fn every_providers_flags_come_in_the_order_of_one_query_over_the_month() {
                 let t = |k: &str| f[k].as_str().unwrap().to_string();
                 (t("provider_id"), t("external_id"), t("code"))
             })
-            .collect();
-        assert_eq!(got, all[..limit.min(all.len())], "limit {limit}");
+            .collect()
+    };
+    // Limits that end inside a provider, at a provider's end, and beyond the month.
+    let first_provider = all.iter().take_while(|(p, _, _)| *p == all[0].0).count();
+    for limit in [1, 7, first_provider, first_provider + 1, all.len() - 1, all.len() + 5] {
+        let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&limit={limit}"), &token).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(page["total"].as_u64(), Some(all.len() as u64));
+        assert_eq!(codes(&page), all[..limit.min(all.len())], "limit {limit}");
     }
+    // Page after page, with offsets that start inside a provider, at a
+    // provider's start, and past the end.
+    for limit in [7, first_provider] {
+        let mut got = Vec::new();
+        for offset in (0..all.len() + limit).step_by(limit) {
+            let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&limit={limit}&offset={offset}"), &token).await;
+            assert_eq!((s, page["total"].as_u64(), page["offset"].as_u64()), (StatusCode::OK, Some(all.len() as u64), Some(offset as u64)));
+            got.extend(codes(&page));
+        }
+        assert_eq!(got, all, "limit {limit}");
+    }
+    for offset in [first_provider - 1, first_provider, first_provider + 3] {
+        let (_, page) = app.get(&format!("/api/v1/visits/flags?month={month}&limit=5&offset={offset}"), &token).await;
+        assert_eq!(codes(&page), all[offset..(offset + 5).min(all.len())], "offset {offset}");
+    }
+    let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&offset=-1"), &token).await;
+    assert_eq!((s, page["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("offset")), "{page}");
+}
+
+#[tokio::test]
+async fn the_flags_page_shows_every_flag_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let g = crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(80, 5)).await;
+    let month = g.spec.month.to_string();
+    let pool = &app.state.db.pool;
+    // More flags than two pages hold: a second code on visits that have none.
+    sqlx::query(
+        "INSERT INTO visit_flags (provider_id, external_id, code, client_id, month, detail) \
+         SELECT v.provider_id, v.external_id, 'client_overlap', v.client_id, v.month, 'test' FROM visits v \
+         WHERE v.month = $1 AND NOT EXISTS (SELECT 1 FROM visit_flags f WHERE f.provider_id = v.provider_id AND f.external_id = v.external_id) \
+         ORDER BY v.provider_id, v.external_id LIMIT 1100",
+    )
+    .bind(&month)
+    .execute(pool)
+    .await
+    .unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visit_flags WHERE month = $1").bind(&month).fetch_one(pool).await.unwrap();
+    assert!(total > 1100, "{total}");
+    app.add_user("boss", Role::Admin, None, None).await;
+    let token = app.token("boss").await;
+    let page = |query: String| {
+        let (app, token, month) = (&app, &token, &month);
+        async move {
+            let res = app.http.get(format!("{}/admin/visits/flags?month={month}{query}", app.url)).bearer_auth(token).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let rows = |html: &str| html.split("<tbody>").nth(1).map_or(0, |b| b.split("</tbody>").next().unwrap().matches("<tr>").count());
+    let n = valfri::web::pager::thousands(total.unsigned_abs());
+    let last_page = (total + 499) / 500;
+    let first = page(String::new()).await;
+    assert_eq!(rows(&first), 500);
+    assert!(first.contains(&format!("Flagga 1–500 av {n}.")), "{first}");
+    assert!(first.contains(&format!("href=\"/admin/visits/flags?month={month}&#38;page=2#flags-table\">Nästa 500 flaggor</a>")), "{first}");
+    assert!(!first.contains("Föregående 500 flaggor"));
+    // The second page is the API's flags 501–1 000, in the same order.
+    let second = page("&page=2".into()).await;
+    assert_eq!(rows(&second), 500);
+    assert!(second.contains(&format!("Flagga 501–1{}000 av {n}.", '\u{202f}')) && second.contains("Föregående 500 flaggor"), "{second}");
+    let (_, api) = app.get(&format!("/api/v1/visits/flags?month={month}&offset=500&limit=500"), &token).await;
+    let ids: Vec<&str> = api["flags"].as_array().unwrap().iter().map(|f| f["external_id"].as_str().unwrap()).collect();
+    let body = second.split("<tbody>").nth(1).unwrap();
+    let mut at = 0;
+    for id in &ids {
+        at += body[at..].find(&format!("<td>{id}</td>")).unwrap_or_else(|| panic!("{id} in order on the second page"));
+    }
+    // A page beyond the last is the last; one that is not a number, the first.
+    let last = page("&page=999".into()).await;
+    assert_eq!(rows(&last) as i64, total - (last_page - 1) * 500);
+    assert!(last.contains(&format!("av {n}.")) && !last.contains("Nästa 500 flaggor"), "{last}");
+    assert_eq!(rows(&page("&page=abc".into()).await), 500);
+    // English and Norwegian say the same.
+    let en = page("&page=2&lang=en".into()).await;
+    assert!(
+        en.contains(&format!("Flags 501–1{}000 of {n}.", '\u{202f}')) && en.contains("Next 500 flags") && en.contains("Previous 500 flags")
+    );
+    let nb = page("&page=2&lang=nb".into()).await;
+    assert!(
+        nb.contains(&format!("Flagg 501–1{}000 av {n}.", '\u{202f}')) && nb.contains("Neste 500 flagg") && nb.contains("Forrige 500 flagg")
+    );
+    // One provider, chosen by the admin: the links keep the choice.
+    let (provider, own): (String, i64) = sqlx::query_as(
+        "SELECT provider_id, COUNT(*) FROM visit_flags WHERE month = $1 GROUP BY provider_id ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+    .bind(&month)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(own > 500, "{own}");
+    let one = page(format!("&provider={provider}")).await;
+    assert!(one.contains(&format!("href=\"/admin/visits/flags?month={month}&#38;provider={provider}&#38;page=2#flags-table\"")), "{one}");
+    // The provider's own page: its flags only, and links to its own address.
+    app.add_user("own", Role::Provider, Some(&provider), None).await;
+    let own_token = app.token("own").await;
+    let res = app.http.get(format!("{}/provider/visits/flags?month={month}&page=2", app.url)).bearer_auth(&own_token).send().await.unwrap();
+    let html = res.text().await.unwrap();
+    let own_n = valfri::web::pager::thousands(own.unsigned_abs());
+    assert!(html.contains("Flagga 501–") && html.contains(&format!(" av {own_n}.")), "{html}");
+    assert!(html.contains(&format!("href=\"/provider/visits/flags?month={month}&#38;page=1#flags-table\"")), "{html}");
 }
 
 #[tokio::test]
@@ -1126,6 +1228,7 @@ async fn a_providers_visits_come_a_page_at_a_time_by_start_time_with_their_flags
         }
     }
     assert_eq!(got, want);
+    let all_ids: Vec<String> = want.iter().map(|(e,)| e.clone()).collect();
     got_flags.sort();
     // April has 30 days: every flag of the provider is on a visit of the month.
     assert_eq!(got_flags, flags);
@@ -1140,4 +1243,34 @@ async fn a_providers_visits_come_a_page_at_a_time_by_start_time_with_their_flags
         got.extend(page["visits"].as_array().unwrap().iter().map(|v| v["external_id"].as_str().unwrap().to_string()));
     }
     assert_eq!(got, want);
+
+    // After a visit instead of an offset: the same pages, in full and flagged only.
+    for (flagged, want) in [("false", all_ids.clone()), ("true", want.iter().map(|e| e.to_string()).collect())] {
+        let mut got: Vec<String> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let url = format!("/api/v1/visits?month={month}&provider_id={provider}&flagged={flagged}&limit=97&after={after}");
+            let (s, page) = app.get(&url, &token).await;
+            assert_eq!((s, page["total"].as_u64()), (StatusCode::OK, Some(want.len() as u64)), "{page}");
+            got.extend(page["visits"].as_array().unwrap().iter().map(|v| v["external_id"].as_str().unwrap().to_string()));
+            match page["next_after"].as_str() {
+                Some(next) => {
+                    assert_eq!(Some(next), got.last().map(String::as_str));
+                    after = next.to_string();
+                }
+                None => break,
+            }
+        }
+        assert_eq!(got, want, "flagged {flagged}");
+    }
+    // The last page says there is nothing after it, also when it is full.
+    let (_, page) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&limit={}", all_ids.len()), &token).await;
+    assert_eq!((page["visits"].as_array().unwrap().len(), page["next_after"].is_null()), (all_ids.len(), true));
+    let (_, page) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&limit={}", all_ids.len() - 1), &token).await;
+    assert_eq!(page["next_after"].as_str(), Some(all_ids[all_ids.len() - 2].as_str()));
+    // A visit the provider does not have, both ways at once, or a negative offset.
+    for (query, field) in [("after=nope", "after"), (&format!("after={}&offset=5", all_ids[0]), "after"), ("offset=-1", "offset")] {
+        let (s, p) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&{query}"), &token).await;
+        assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{query}: {p}");
+    }
 }
