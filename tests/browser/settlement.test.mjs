@@ -64,6 +64,18 @@ describe('monthly settlement', { timeout: 300_000 }, () => {
     await checkA11y(admin);
   });
 
+  test("a large settlement's lines come a page at a time", async () => {
+    // The municipal unit has thousands of lines a month in the demo.
+    await admin.goto(`${valfri.url}${pages.get('Östersunds kommun, hemtjänsten')}`);
+    const pager = admin.locator('nav.pager').first();
+    assert.match(await pager.innerText(), /Rad 1–500 av/);
+    assert.equal(await admin.locator('#lines tbody tr').count(), 500);
+    await Promise.all([admin.waitForNavigation(), pager.getByRole('link', { name: 'Nästa 500 rader' }).click()]);
+    assert.match(await admin.locator('nav.pager').first().innerText(), /Rad 501–1\u202f000 av/);
+    assert.match(await admin.locator('#lines tbody tr').first().innerText(), /^501\b/);
+    await checkA11y(admin);
+  });
+
   test('the admin computes this month, adjusts a draft and approves it', async () => {
     await admin.goto(`${valfri.url}/admin/settlements?month=${current}`);
     await Promise.all([admin.waitForNavigation(), admin.locator('form[action="/admin/settlements/compute"] button').click()]);
