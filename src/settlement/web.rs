@@ -13,7 +13,7 @@ use crate::auth::{Principal, PrincipalKind};
 use crate::clock::stamp;
 use crate::error::ApiError;
 use crate::web::i18n::Tr;
-use crate::web::pager::{thousands, PageAt, Pager};
+use crate::web::pager::{thousands, wanted, PageAt, Pager};
 use crate::web::{forbidden, internal, render, Chrome, Page, WebForm};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -331,7 +331,7 @@ struct At {
 
 impl At {
     fn of(q: &DetailQuery) -> At {
-        At { lines: crate::web::pager::wanted(q.lines.as_deref()), flags: crate::web::pager::wanted(q.flags.as_deref()) }
+        At { lines: wanted(q.lines.as_deref()), flags: wanted(q.flags.as_deref()) }
     }
 }
 
