@@ -66,9 +66,9 @@ struct MonthPage {
     is_admin: bool,
     month: String,
     flagged_only: bool,
-    total: i64,
-    next: Option<i64>,
-    prev: Option<i64>,
+    /// The month's count, its thousands grouped.
+    total: String,
+    pager: Pager,
     visits: Vec<VisitRow>,
     imports: Vec<ImportSummary>,
     errors: Vec<FieldError>,
@@ -78,7 +78,8 @@ struct MonthPage {
 struct MonthQ {
     month: Option<String>,
     provider: Option<String>,
-    offset: Option<i64>,
+    /// The page of visits (from 1); anything else is the first.
+    page: Option<String>,
     flagged: Option<String>,
 }
 
@@ -118,7 +119,7 @@ async fn render_month(state: &AppState, page: &Page, q: &MonthQ, errors: Vec<Fie
     };
     let month = month_or_current(state, q.month.as_deref());
     let flagged_only = q.flagged.is_some();
-    let offset = q.offset.unwrap_or(0).max(0);
+    let wanted = pager::wanted(q.page.as_deref());
     let loaded = async {
         let providers: Vec<(String, String)> = if matches!(who.kind, PrincipalKind::Admin) {
             sqlx::query_as("SELECT id, name FROM providers ORDER BY name, id").fetch_all(&state.db.pool).await?
@@ -126,16 +127,22 @@ async fn render_month(state: &AppState, page: &Page, q: &MonthQ, errors: Vec<Fie
             vec![]
         };
         let Some(pid) = provider.clone() else {
-            return Ok::<_, ApiError>((providers, String::new(), None, vec![]));
+            return Ok::<_, ApiError>((providers, String::new(), None, PageAt::of(1, 0, PAGE_SIZE), vec![]));
         };
         let name: String = sqlx::query_scalar("SELECT name FROM providers WHERE id = $1").bind(&pid).fetch_one(&state.db.pool).await?;
-        let vp = read::visits(state, &VisitQuery { provider_id: &pid, month, flagged_only, limit: PAGE_SIZE, offset, after: None }).await?;
+        let query = |offset| VisitQuery { provider_id: &pid, month, flagged_only, limit: PAGE_SIZE, offset, after: None };
+        let mut vp = read::visits(state, &query(wanted.saturating_sub(1).saturating_mul(PAGE_SIZE))).await?;
+        // A page past the last (an old link, a month that shrank) shows the last.
+        let at = PageAt::of(wanted, vp.total, PAGE_SIZE);
+        if at.skip() != vp.offset {
+            vp = read::visits(state, &query(at.skip())).await?;
+        }
         super::api::audit_clients(state, &who, vp.visits.iter().map(|v| v.client_id.clone()), &format!("visits of {month} page")).await?;
         let imports = read::recent_imports(state, &pid, 10).await?;
-        Ok((providers, name, Some(vp), imports))
+        Ok((providers, name, Some(vp), at, imports))
     }
     .await;
-    let (providers, provider_name, vp, imports) = match loaded {
+    let (providers, provider_name, vp, at, imports) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(state, page, e),
     };
@@ -154,17 +161,23 @@ async fn render_month(state: &AppState, page: &Page, q: &MonthQ, errors: Vec<Fie
         })
         .unwrap_or_default();
     let c = page.chrome(state, "visits-title");
+    let is_admin = matches!(who.kind, PrincipalKind::Admin);
+    let provider_id = provider.unwrap_or_default();
+    let chosen = if is_admin { format!("&provider={provider_id}") } else { String::new() };
+    let only = if flagged_only { "&flagged=1" } else { "" };
+    let pager = Pager::new(&c.t, "visits-list", at, total, PAGE_SIZE, |p| {
+        format!("/provider/visits?month={month}{chosen}{only}&page={p}#visits-table")
+    });
     let p = MonthPage {
         c,
-        is_admin: matches!(who.kind, PrincipalKind::Admin),
-        provider_id: provider.unwrap_or_default(),
+        is_admin,
+        provider_id,
         provider_name,
         providers,
         month: month.to_string(),
         flagged_only,
-        total,
-        next: (offset + PAGE_SIZE < total).then_some(offset + PAGE_SIZE),
-        prev: (offset > 0).then(|| (offset - PAGE_SIZE).max(0)),
+        total: pager::thousands(total.unsigned_abs()),
+        pager,
         visits,
         imports,
         errors,

@@ -1274,3 +1274,76 @@ async fn a_providers_visits_come_a_page_at_a_time_by_start_time_with_their_flags
         assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{query}: {p}");
     }
 }
+
+#[tokio::test]
+async fn the_month_page_shows_the_visits_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let g = crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(60, 2)).await;
+    let month = g.spec.month.to_string();
+    let pool = &app.state.db.pool;
+    let (provider, total): (String, i64) =
+        sqlx::query_as("SELECT provider_id, COUNT(*) FROM visits WHERE month = $1 GROUP BY provider_id ORDER BY COUNT(*) DESC LIMIT 1")
+            .bind(&month)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT external_id FROM visits WHERE provider_id = $1 AND month = $2 ORDER BY local_date, start_at, external_id")
+            .bind(&provider)
+            .bind(&month)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert!(total > 600, "{total} visits: four pages or more");
+    app.add_user("boss", Role::Admin, None, None).await;
+    let token = app.token("boss").await;
+    let page = |query: String| {
+        let (app, token, month, provider) = (&app, &token, &month, &provider);
+        async move {
+            let url = format!("{}/provider/visits?month={month}&provider={provider}{query}", app.url);
+            let res = app.http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let table = |html: &str| -> String {
+        let t = html.split("id=\"visits-table\"").nth(1).expect("the visits table");
+        t.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap().to_string()
+    };
+    let rows = |html: &str| table(html).matches("<tr>").count();
+    let n = valfri::web::pager::thousands(total.unsigned_abs());
+    let link = |p: i64| format!("href=\"/provider/visits?month={month}&#38;provider={provider}&#38;page={p}#visits-table\"");
+    let first = page(String::new()).await;
+    assert_eq!(rows(&first), 200);
+    assert!(first.contains(&format!("Besök 1–200 av {n}.")) && first.contains(&format!("{n} besök, i tidsordning")), "{first}");
+    assert!(first.contains(&format!("{}>Nästa 200 besök</a>", link(2))) && !first.contains("Föregående 200 besök"), "{first}");
+    // The second page is the month's visits 201–400 in time order.
+    let second = page("&page=2".into()).await;
+    assert!(second.contains("Besök 201–400 av") && second.contains(&format!("{}>Föregående 200 besök</a>", link(1))));
+    let body = table(&second);
+    assert!(body.contains(&format!("<td>{}</td>", ids[200].0)) && body.contains(&format!("<td>{}</td>", ids[399].0)));
+    assert!(!body.contains(&format!("<td>{}</td>", ids[199].0)));
+    // A page beyond the last is the last; one that is not a number, the first.
+    let last = page("&page=999".into()).await;
+    assert_eq!(rows(&last) as i64, total - (total - 1) / 200 * 200);
+    assert!(last.contains(&format!("<td>{}</td>", ids[ids.len() - 1].0)) && !last.contains("Nästa 200 besök"));
+    assert_eq!(rows(&page("&page=zwei".into()).await), 200);
+    // The flagged ones only: the links keep the choice.
+    let flagged_n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT f.external_id) FROM visit_flags f JOIN visits v ON v.provider_id = f.provider_id AND v.external_id = f.external_id \
+         WHERE f.provider_id = $1 AND v.month = $2",
+    )
+    .bind(&provider)
+    .bind(&month)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let flagged = page("&flagged=1".into()).await;
+    assert_eq!(rows(&flagged) as i64, flagged_n.min(200));
+    assert_eq!(flagged.contains("&#38;flagged=1&#38;page=2#visits-table"), flagged_n > 200, "{flagged_n}: {flagged}");
+    // English and Norwegian say the same.
+    let en = page("&page=2&lang=en".into()).await;
+    assert!(en.contains("Visits 201–400 of") && en.contains("Next 200 visits") && en.contains("Previous 200 visits"));
+    let nb = page("&page=2&lang=nb".into()).await;
+    assert!(nb.contains("Besøk 201–400 av") && nb.contains("Neste 200 besøk") && nb.contains("Forrige 200 besøk"));
+}

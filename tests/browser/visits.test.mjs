@@ -121,6 +121,21 @@ describe('provider time reports', { timeout: 300_000 }, () => {
     await checkA11y(page);
   });
 
+  test('a month of visits comes a page at a time', async () => {
+    // Last month: the demo has reported every day of it.
+    const first = new Date(`${month}-01T12:00:00Z`);
+    first.setUTCMonth(first.getUTCMonth() - 1);
+    const previous = `${first.getUTCFullYear()}-${pad(first.getUTCMonth() + 1)}`;
+    await page.goto(`${valfri.url}/provider/visits?month=${previous}&lang=sv`);
+    const pager = page.locator('nav.pager');
+    assert.match(await pager.innerText(), /Besök 1–200 av/);
+    assert.equal(await page.locator('#visits-table tbody tr').count(), 200);
+    await Promise.all([page.waitForNavigation(), pager.getByRole('link', { name: 'Nästa 200 besök' }).click()]);
+    assert.match(await page.locator('nav.pager').innerText(), /Besök 201–400 av/);
+    assert.ok(await page.locator('nav.pager').getByRole('link', { name: 'Föregående 200 besök' }).isVisible());
+    await checkA11y(page);
+  });
+
   test('the admin sees every provider\'s flags', async () => {
     const ctx = await browser.newContext({ locale: 'sv-SE' });
     const admin = await ctx.newPage();
