@@ -1094,6 +1094,8 @@ async fn every_providers_flags_come_in_the_order_of_one_query_over_the_month() {
         let (_, page) = app.get(&format!("/api/v1/visits/flags?month={month}&limit=5&offset={offset}"), &token).await;
         assert_eq!(codes(&page), all[offset..(offset + 5).min(all.len())], "offset {offset}");
     }
+    let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&offset={}", i64::MAX), &token).await;
+    assert_eq!((s, page["flags"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{page}");
     let (s, page) = app.get(&format!("/api/v1/visits/flags?month={month}&offset=-1"), &token).await;
     assert_eq!((s, page["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("offset")), "{page}");
 }
@@ -1151,6 +1153,7 @@ async fn the_flags_page_shows_every_flag_a_page_at_a_time() {
     assert_eq!(rows(&last) as i64, total - (last_page - 1) * 500);
     assert!(last.contains(&format!("av {n}.")) && !last.contains("Nästa 500 flaggor"), "{last}");
     assert_eq!(rows(&page("&page=abc".into()).await), 500);
+    assert_eq!(rows(&page(format!("&page={}", i64::MAX)).await), rows(&last));
     // English and Norwegian say the same.
     let en = page("&page=2&lang=en".into()).await;
     assert!(
@@ -1268,6 +1271,9 @@ async fn a_providers_visits_come_a_page_at_a_time_by_start_time_with_their_flags
     assert_eq!((page["visits"].as_array().unwrap().len(), page["next_after"].is_null()), (all_ids.len(), true));
     let (_, page) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&limit={}", all_ids.len() - 1), &token).await;
     assert_eq!(page["next_after"].as_str(), Some(all_ids[all_ids.len() - 2].as_str()));
+    // Past the end: nothing, and nothing after it.
+    let (s, page) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&offset={}", i64::MAX), &token).await;
+    assert_eq!((s, page["visits"].as_array().map(Vec::len), page["next_after"].is_null()), (StatusCode::OK, Some(0), true), "{page}");
     // A visit the provider does not have, both ways at once, or a negative offset.
     for (query, field) in [("after=nope", "after"), (&format!("after={}&offset=5", all_ids[0]), "after"), ("offset=-1", "offset")] {
         let (s, p) = app.get(&format!("/api/v1/visits?month={month}&provider_id={provider}&{query}"), &token).await;
@@ -1328,6 +1334,7 @@ async fn the_month_page_shows_the_visits_a_page_at_a_time() {
     assert_eq!(rows(&last) as i64, total - (total - 1) / 200 * 200);
     assert!(last.contains(&format!("<td>{}</td>", ids[ids.len() - 1].0)) && !last.contains("Nästa 200 besök"));
     assert_eq!(rows(&page("&page=zwei".into()).await), 200);
+    assert_eq!(rows(&page(format!("&page={}", i64::MAX)).await), rows(&last));
     // The flagged ones only: the links keep the choice.
     let flagged_n: i64 = sqlx::query_scalar(
         "SELECT COUNT(DISTINCT f.external_id) FROM visit_flags f JOIN visits v ON v.provider_id = f.provider_id AND v.external_id = f.external_id \
