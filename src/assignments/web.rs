@@ -37,11 +37,16 @@ pub struct Row {
 struct InboxPage {
     c: Chrome,
     inbox: Vec<Row>,
+    /// More assignments to acknowledge than are shown.
+    more: bool,
     current: Vec<Row>,
     is_provider: bool,
     acked: bool,
     error: String,
 }
+
+/// Assignments to acknowledge shown on the page.
+const INBOX_SHOWN: usize = 500;
 
 #[derive(Deserialize)]
 struct Q {
@@ -64,8 +69,16 @@ async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String,
     let c = page.chrome(state, "assignments-title");
     let today = state.today().to_string();
     let loaded = async {
-        let inbox =
-            super::list(state, &who, &AssignmentFilter { unacknowledged: Some(true), limit: Some(500), ..Default::default() }).await?;
+        // One more than is shown says whether there are more: a hand-over can
+        // send a provider hundreds of assignments at once.
+        let mut inbox = super::list(
+            state,
+            &who,
+            &AssignmentFilter { unacknowledged: Some(true), limit: Some(INBOX_SHOWN as i64 + 1), ..Default::default() },
+        )
+        .await?;
+        let more = inbox.len() > INBOX_SHOWN;
+        inbox.truncate(INBOX_SHOWN);
         // The most recently changed of the provider's live assignments; a provider with hundreds
         // of clients finds the rest through its client list, not on this page.
         let current: Vec<Assignment> = if is_provider {
@@ -82,10 +95,10 @@ async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String,
         ids.sort();
         ids.dedup();
         audit::record_client_list(state, &who, &ids, "assignment inbox page").await?;
-        Ok::<_, ApiError>((inbox, current, types))
+        Ok::<_, ApiError>((inbox, more, current, types))
     }
     .await;
-    let (inbox, current, types) = match loaded {
+    let (inbox, more, current, types) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(state, page, e),
     };
@@ -98,7 +111,7 @@ async fn render_inbox(state: &AppState, page: &Page, acked: bool, error: String,
     };
     let inbox: Vec<Row> = inbox.into_iter().map(row).collect();
     let current: Vec<Row> = current.into_iter().map(row).collect();
-    (status, render(&InboxPage { c, inbox, current, is_provider, acked, error })).into_response()
+    (status, render(&InboxPage { c, inbox, more, current, is_provider, acked, error })).into_response()
 }
 
 #[derive(Deserialize)]

@@ -656,7 +656,13 @@ struct TasksPage {
     rows: Vec<TaskRow>,
     showing_done: bool,
     done_id: Option<String>,
+    /// More tasks than are shown.
+    more: bool,
 }
+
+/// Tasks on the page. A provider leaving the choice system can give
+/// thousands of clients a task at once; the page says when there are more.
+const TASKS_SHOWN: usize = 500;
 
 #[derive(Deserialize)]
 struct TasksQuery {
@@ -673,11 +679,15 @@ async fn tasks_page(State(state): State<AppState>, page: Page, Query(q): Query<T
         return forbidden(&state, &page);
     }
     let showing_done = q.status.as_deref() == Some("done");
-    let tasks = match super::tasks::list(&state, Some(if showing_done { "done" } else { "open" }), None, 500).await {
+    // One more than is shown says whether there are more.
+    let mut tasks = match super::tasks::list(&state, Some(if showing_done { "done" } else { "open" }), None, TASKS_SHOWN as i64 + 1).await {
         Ok(t) => t,
         Err(e) => return internal(&state, &page, e),
     };
+    let more = tasks.len() > TASKS_SHOWN;
+    tasks.truncate(TASKS_SHOWN);
     let mut ids: Vec<String> = tasks.iter().map(|t| t.client_id.clone()).collect();
+    ids.sort_unstable();
     ids.dedup();
     if let Err(e) = audit::record_client_list(&state, &who, &ids, "re-choice task list").await {
         return internal(&state, &page, e);
@@ -692,7 +702,7 @@ async fn tasks_page(State(state): State<AppState>, page: Page, Query(q): Query<T
             task,
         })
         .collect();
-    render(&TasksPage { c, rows, showing_done, done_id: q.done })
+    render(&TasksPage { c, rows, showing_done, done_id: q.done, more })
 }
 
 async fn task_done_post(State(state): State<AppState>, page: Page, Path(id): Path<String>) -> Response {

@@ -55,7 +55,13 @@ struct ListPage {
     q: String,
     clients: Vec<Client>,
     searched: bool,
+    /// More match than are shown.
+    more: bool,
 }
+
+/// Matches shown for one search: enough to find a person by a part of the
+/// name, number or address, few enough to read.
+const SEARCH_SHOWN: usize = 100;
 
 #[derive(Deserialize)]
 struct Search {
@@ -68,32 +74,36 @@ async fn list_page(State(state): State<AppState>, page: Page, Query(s): Query<Se
         Err(r) => return *r,
     };
     let q = s.q.unwrap_or_default().trim().to_string();
-    let loaded = async {
-        let pattern = format!("%{}%", q.to_lowercase());
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM clients WHERE LOWER(name) LIKE $1 OR person_id LIKE $1 OR LOWER(address) LIKE $1 ORDER BY name, id LIMIT 100",
-            super::CLIENT_COLUMNS
-        ))
-        .bind(&pattern)
-        .fetch_all(&state.db.pool)
-        .await?;
-        let clients: Vec<Client> = rows.iter().map(super::from_row).collect::<Result<_, _>>()?;
-        let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
-        audit::record_client_list(&state, &who, &ids, "client search page").await?;
-        Ok::<_, ApiError>(clients)
-    }
-    .await;
-    // The list is shown only after a search, so a page view does not log every client.
+    // The list is shown only after a search, so a page view neither reads
+    // nor logs any client: what is logged is what was shown.
     let searched = !q.is_empty();
-    let clients = if searched {
+    let (clients, more) = if searched {
+        let loaded = async {
+            let pattern = format!("%{}%", q.to_lowercase());
+            let rows = sqlx::query(&format!(
+                "SELECT {} FROM clients WHERE LOWER(name) LIKE $1 OR person_id LIKE $1 OR LOWER(address) LIKE $1 ORDER BY name, id LIMIT $2",
+                super::CLIENT_COLUMNS
+            ))
+            .bind(&pattern)
+            // One more than is shown says whether there are more.
+            .bind(SEARCH_SHOWN as i64 + 1)
+            .fetch_all(&state.db.pool)
+            .await?;
+            let more = rows.len() > SEARCH_SHOWN;
+            let clients: Vec<Client> = rows.iter().take(SEARCH_SHOWN).map(super::from_row).collect::<Result<_, _>>()?;
+            let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
+            audit::record_client_list(&state, &who, &ids, "client search page").await?;
+            Ok::<_, ApiError>((clients, more))
+        }
+        .await;
         match loaded {
-            Ok(c) => c,
+            Ok(x) => x,
             Err(e) => return internal(&state, &page, e),
         }
     } else {
-        vec![]
+        (vec![], false)
     };
-    render(&ListPage { c: page.chrome(&state, "clients-title"), q, clients, searched })
+    render(&ListPage { c: page.chrome(&state, "clients-title"), q, clients, searched, more })
 }
 
 #[derive(Deserialize, Default, Clone)]

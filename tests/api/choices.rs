@@ -794,3 +794,72 @@ async fn a_recorded_assignment_becomes_the_starting_point_of_a_switch() {
         .unwrap();
     assert_eq!(reason, "recorded");
 }
+
+/// The task list and the assignment inbox show at most 500 and say when
+/// there are more (a provider leaving can give thousands of clients a task,
+/// and a hand-over can send a provider hundreds of assignments at once);
+/// only the clients shown are logged.
+#[tokio::test]
+async fn long_task_and_inbox_lists_say_when_they_show_only_the_first_500() {
+    let app = spawn_app().await;
+    crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(250, 2)).await;
+    app.add_user("officer", Role::CaseOfficer, None, None).await;
+    let officer = app.token("officer").await;
+    let pool = &app.state.db.pool;
+    let get = |path: &'static str, token: String| {
+        let app = &app;
+        async move {
+            let res = app.http.get(format!("{}{path}", app.url)).bearer_auth(token).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let rows = |html: &str, table: &str| {
+        let t = html.split(table).nth(1).expect(table);
+        t.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap().matches("<tr>").count()
+    };
+    let logged = |what: &'static str| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE detail = $1").bind(what).fetch_one(pool).await.unwrap()
+    };
+
+    // 520 open tasks: one per client and due date.
+    let clients: Vec<(String,)> = sqlx::query_as("SELECT id FROM clients ORDER BY id LIMIT 5").fetch_all(pool).await.unwrap();
+    let (provider,): (String,) = sqlx::query_as("SELECT id FROM providers ORDER BY id LIMIT 1").fetch_one(pool).await.unwrap();
+    let start = jiff::civil::date(2026, 6, 1);
+    for k in 0..520 {
+        let due = start.checked_add(jiff::Span::new().days(k / 5)).unwrap().to_string();
+        sqlx::query(
+            "INSERT INTO choice_tasks (id, client_id, service_group, reason, from_provider_id, due_date, status, created_at) \
+             VALUES ($1, $2, 'personal_care', 'provider_terminated', $3, $4, 'open', '2026-05-01T08:00:00Z')",
+        )
+        .bind(format!("task-{k}"))
+        .bind(&clients[(k % 5) as usize].0)
+        .bind(&provider)
+        .bind(due)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let html = get("/tasks", officer.clone()).await;
+    assert_eq!(rows(&html, "<table>"), 500);
+    assert!(html.contains("Fler än 500 uppgifter finns. De 500 första visas."), "{html}");
+    assert_eq!(logged("re-choice task list").await, 5, "each client shown, once");
+    let html = get("/tasks?status=done", officer.clone()).await;
+    assert!(!html.contains("Fler än 500"));
+
+    // Every assignment of the month waiting to be acknowledged.
+    sqlx::query("UPDATE assignments SET acknowledged_at = NULL").execute(pool).await.unwrap();
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assignments").fetch_one(pool).await.unwrap();
+    assert!(waiting > 500, "{waiting}");
+    let html = get("/provider/assignments", officer.clone()).await;
+    assert_eq!(rows(&html, "id=\"inbox-table\""), 500);
+    assert!(html.contains("Fler än 500 uppdrag väntar på kvittering. De 500 nyaste visas; kvittera dem för att se fler."), "{html}");
+    let shown: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT client_id) FROM (SELECT client_id FROM assignments \
+         ORDER BY COALESCE(updated_at, created_at) DESC, id DESC LIMIT 500) a",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(logged("assignment inbox page").await, shown);
+}

@@ -604,3 +604,40 @@ async fn providers_and_citizens_do_not_get_the_case_officer_pages() {
     let res = w.app.http.get(format!("{}/clients", w.app.url)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "not signed in: to the sign-in page");
 }
+
+/// The client search shows what it finds and logs exactly that: nothing
+/// before a search, and when more match than it shows, it says so.
+#[tokio::test]
+async fn the_client_search_logs_only_what_it_shows_and_says_when_there_is_more() {
+    let app = spawn_app().await;
+    crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(130, 2)).await;
+    app.add_user("officer", Role::CaseOfficer, None, None).await;
+    let officer = app.token("officer").await;
+    let pool = &app.state.db.pool;
+    let logged = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE detail = 'client search page'").fetch_one(pool).await.unwrap()
+    };
+    let rows = |html: &str| html.split("<tbody>").nth(1).map_or(0, |b| b.split("</tbody>").next().unwrap().matches("<tr>").count());
+
+    // The page before a search lists nobody, so it logs nobody.
+    let (s, html, _) = page(&app, "/clients", &officer, None).await;
+    assert_eq!((s, rows(&html)), (StatusCode::OK, 0));
+    assert_eq!(logged().await, 0, "a page that showed no client logged clients");
+
+    // Every generated personnummer has a hyphen: more match than the page shows.
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients WHERE person_id LIKE '%-%'").fetch_one(pool).await.unwrap();
+    assert!(all > 100, "{all}");
+    let (s, html, _) = page(&app, "/clients?q=-", &officer, None).await;
+    assert_eq!((s, rows(&html)), (StatusCode::OK, 100));
+    assert!(html.contains("Fler än 100 brukare matchar. De 100 första visas: skriv mer av namnet, personnumret eller adressen."), "{html}");
+    assert_eq!(logged().await, 100);
+    let (_, en, _) = page(&app, "/clients?q=-&lang=en", &officer, None).await;
+    assert!(
+        en.contains("More than 100 clients match. The first 100 are shown: type more of the name, personal identity number or address.")
+    );
+
+    // A narrower search shows every match, and says nothing more.
+    let (name,): (String,) = sqlx::query_as("SELECT name FROM clients ORDER BY name LIMIT 1").fetch_one(pool).await.unwrap();
+    let (_, html, _) = page(&app, &format!("/clients?q={}", urlencoding::encode(&name)), &officer, None).await;
+    assert!(rows(&html) >= 1 && !html.contains("Fler än 100"), "{html}");
+}
