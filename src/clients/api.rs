@@ -25,6 +25,9 @@ pub struct ClientQuery {
     pub area_code: Option<String>,
     /// At most this many (default 50, max 500).
     pub limit: Option<i64>,
+    /// Skip this many first (default 0), in the list's order (name, then
+    /// id): the next page is at `offset + limit`.
+    pub offset: Option<i64>,
 }
 
 /// Registers a client (admin, case officer).
@@ -55,9 +58,13 @@ async fn create_client(
 /// Clients the caller may see: all (admin, case officer), the provider's own
 /// clients, or the citizen themself. Every client listed is audited.
 #[utoipa::path(get, path = "/clients", tag = "clients", params(ClientQuery),
-    responses((status = 200, body = Vec<Client>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<Client>), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Query<ClientQuery>) -> ApiResult<Json<Vec<Client>>> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more"));
+    }
     let needle = q.q.clone().unwrap_or_default().to_lowercase();
     let pattern = format!("%{needle}%");
     let area = q.area_code.clone().unwrap_or_default();
@@ -72,9 +79,17 @@ async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Q
     };
     let sql = format!(
         "SELECT {CLIENT_COLUMNS} FROM clients WHERE (LOWER(name) LIKE $1 OR person_id LIKE $1) AND ($2 = '' OR area_code = $2) \
-         AND {scope_sql} AND $5 = $5 ORDER BY name, id LIMIT $3"
+         AND {scope_sql} AND $5 = $5 ORDER BY name, id LIMIT $3 OFFSET $6"
     );
-    let rows = sqlx::query(&sql).bind(&pattern).bind(&area).bind(limit).bind(&scope_arg).bind(&since).fetch_all(&state.db.pool).await?;
+    let rows = sqlx::query(&sql)
+        .bind(&pattern)
+        .bind(&area)
+        .bind(limit)
+        .bind(&scope_arg)
+        .bind(&since)
+        .bind(offset)
+        .fetch_all(&state.db.pool)
+        .await?;
     let mut clients: Vec<Client> = Vec::with_capacity(rows.len());
     for r in &rows {
         clients.push(super::for_viewer(&state, &who, super::from_row(r)?).await?);

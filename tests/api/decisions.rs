@@ -641,3 +641,35 @@ async fn the_client_search_logs_only_what_it_shows_and_says_when_there_is_more()
     let (_, html, _) = page(&app, &format!("/clients?q={}", urlencoding::encode(&name)), &officer, None).await;
     assert!(rows(&html) >= 1 && !html.contains("Fler än 100"), "{html}");
 }
+
+/// A provider with more clients than one answer holds reads them all, page
+/// by page, and only its own.
+#[tokio::test]
+async fn a_provider_pages_through_all_of_its_clients() {
+    let app = spawn_app().await;
+    crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(80, 3)).await;
+    let pool = &app.state.db.pool;
+    let (provider, n): (String, i64) = sqlx::query_as(
+        "SELECT provider_id, COUNT(DISTINCT client_id) FROM assignments GROUP BY provider_id ORDER BY COUNT(DISTINCT client_id) DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(n > 20, "{n}");
+    app.add_user("prov", Role::Provider, Some(&provider), None).await;
+    let token = app.token("prov").await;
+    let ids = |v: &Value| v.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (s, whole) = app.get("/api/v1/clients?limit=500", &token).await;
+    assert_eq!(s, StatusCode::OK);
+    let whole = ids(&whole);
+    assert!(whole.len() > 20, "{}", whole.len());
+    let mut paged = Vec::new();
+    for offset in (0..whole.len() + 7).step_by(7) {
+        let (s, page) = app.get(&format!("/api/v1/clients?limit=7&offset={offset}"), &token).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        paged.extend(ids(&page));
+    }
+    assert_eq!(paged, whole);
+    let (s, p) = app.get("/api/v1/clients?offset=-1", &token).await;
+    assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("offset")), "{p}");
+}
