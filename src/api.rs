@@ -164,3 +164,12 @@ pub fn problem_response(status: StatusCode, detail: String) -> axum::response::R
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
 }
+
+/// The `offset` query parameter of a list: how many to skip, 0 unless given;
+/// a negative one is refused naming the parameter rather than read as 0.
+pub fn offset(given: Option<i64>) -> Result<i64, ApiError> {
+    match given.unwrap_or(0) {
+        n if n < 0 => Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more")),
+        n => Ok(n),
+    }
+}

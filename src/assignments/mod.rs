@@ -647,6 +647,8 @@ pub struct AssignmentFilter {
     pub unacknowledged: Option<bool>,
     /// At most this many (default 100, max 1000), most recently changed first.
     pub limit: Option<i64>,
+    /// Skip this many first (default 0): the next page is at `offset + limit`.
+    pub offset: Option<i64>,
 }
 
 /// Assignments `who` may see that match `f`, newest change first. Providers
@@ -673,8 +675,9 @@ pub async fn list(state: &crate::app::AppState, who: &crate::auth::Principal, f:
     let sql = format!(
         "{ASSIGNMENT_SQL} WHERE ($1 = '' OR a.provider_id = $1) AND ($2 = '' OR a.client_id = $2) AND ($3 = '' OR a.decision_id = $3) \
          AND ($4 = '' OR a.status = $4) AND ($5 = 0 OR a.acknowledged_at IS NULL) \
-         ORDER BY COALESCE(a.updated_at, a.created_at) DESC, a.id DESC LIMIT $6"
+         ORDER BY COALESCE(a.updated_at, a.created_at) DESC, a.id DESC LIMIT $6 OFFSET $7"
     );
+    let offset = crate::api::offset(f.offset)?;
     let rows = sqlx::query(&sql)
         .bind(&provider)
         .bind(&client)
@@ -682,6 +685,7 @@ pub async fn list(state: &crate::app::AppState, who: &crate::auth::Principal, f:
         .bind(f.status.clone().unwrap_or_default())
         .bind(i64::from(f.unacknowledged.unwrap_or(false)))
         .bind(f.limit.unwrap_or(100).clamp(1, 1000))
+        .bind(offset)
         .fetch_all(&state.db.pool)
         .await?;
     let mut out = Vec::with_capacity(rows.len());

@@ -305,6 +305,8 @@ pub struct TaskQuery {
     pub client_id: Option<String>,
     /// At most this many (default 200, max 1000).
     pub limit: Option<i64>,
+    /// Skip this many first (default 0): the next page is at `offset + limit`.
+    pub offset: Option<i64>,
 }
 
 /// Re-choice tasks for the case officers, earliest due first.
@@ -317,8 +319,10 @@ async fn list_tasks(State(state): State<AppState>, who: Principal, Query(q): Que
         s @ ("open" | "done") => Some(s),
         _ => return Err(ApiError::field("status", "not_allowed", "open, done or all")),
     };
-    let tasks = super::tasks::list(&state, status, q.client_id.as_deref(), q.limit.unwrap_or(200).clamp(1, 1000)).await?;
+    let window = (crate::api::offset(q.offset)?, q.limit.unwrap_or(200).clamp(1, 1000));
+    let tasks = super::tasks::list(&state, status, q.client_id.as_deref(), window).await?;
     let mut ids: Vec<String> = tasks.iter().map(|t| t.client_id.clone()).collect();
+    ids.sort_unstable();
     ids.dedup();
     audit::record_client_list(&state, &who, &ids, "re-choice tasks via API").await?;
     Ok(Json(tasks))

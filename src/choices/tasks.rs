@@ -65,13 +65,14 @@ fn from_row(r: &crate::db::Row) -> ApiResult<Task> {
 
 /// Tasks by status (`open`, `done`, or None for all), earliest due first;
 /// optionally of one client.
-pub async fn list(state: &AppState, status: Option<&str>, client_id: Option<&str>, limit: i64) -> ApiResult<Vec<Task>> {
+pub async fn list(state: &AppState, status: Option<&str>, client_id: Option<&str>, (offset, limit): (i64, i64)) -> ApiResult<Vec<Task>> {
     let rows = sqlx::query(&format!(
-        "{TASK_SELECT} WHERE ($1 = '' OR t.status = $1) AND ($2 = '' OR t.client_id = $2) ORDER BY t.due_date, cl.name, t.id LIMIT $3"
+        "{TASK_SELECT} WHERE ($1 = '' OR t.status = $1) AND ($2 = '' OR t.client_id = $2) ORDER BY t.due_date, cl.name, t.id LIMIT $3 OFFSET $4"
     ))
     .bind(status.unwrap_or(""))
     .bind(client_id.unwrap_or(""))
     .bind(limit)
+    .bind(offset)
     .fetch_all(&state.db.pool)
     .await?;
     rows.iter().map(from_row).collect()

@@ -680,10 +680,11 @@ async fn tasks_page(State(state): State<AppState>, page: Page, Query(q): Query<T
     }
     let showing_done = q.status.as_deref() == Some("done");
     // One more than is shown says whether there are more.
-    let mut tasks = match super::tasks::list(&state, Some(if showing_done { "done" } else { "open" }), None, TASKS_SHOWN as i64 + 1).await {
-        Ok(t) => t,
-        Err(e) => return internal(&state, &page, e),
-    };
+    let mut tasks =
+        match super::tasks::list(&state, Some(if showing_done { "done" } else { "open" }), None, (0, TASKS_SHOWN as i64 + 1)).await {
+            Ok(t) => t,
+            Err(e) => return internal(&state, &page, e),
+        };
     let more = tasks.len() > TASKS_SHOWN;
     tasks.truncate(TASKS_SHOWN);
     let mut ids: Vec<String> = tasks.iter().map(|t| t.client_id.clone()).collect();

@@ -61,10 +61,7 @@ async fn create_client(
     responses((status = 200, body = Vec<Client>), (status = 401, body = Problem), (status = 422, body = Problem)))]
 async fn list_clients(State(state): State<AppState>, who: Principal, Query(q): Query<ClientQuery>) -> ApiResult<Json<Vec<Client>>> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more"));
-    }
+    let offset = crate::api::offset(q.offset)?;
     let needle = q.q.clone().unwrap_or_default().to_lowercase();
     let pattern = format!("%{needle}%");
     let area = q.area_code.clone().unwrap_or_default();

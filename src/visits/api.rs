@@ -278,10 +278,7 @@ pub struct MonthQuery {
 
 impl MonthQuery {
     fn offset_checked(&self) -> ApiResult<i64> {
-        let offset = self.offset.unwrap_or(0);
-        if offset < 0 {
-            return Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more"));
-        }
+        let offset = crate::api::offset(self.offset)?;
         if offset > 0 && self.after.as_deref().is_some_and(|a| !a.trim().is_empty()) {
             return Err(ApiError::field("after", "conflict", "give after or offset, not both"));
         }
@@ -352,10 +349,7 @@ pub struct FlagQuery {
 async fn list_flags(State(state): State<AppState>, who: Principal, Query(q): Query<FlagQuery>) -> ApiResult<Json<FlagList>> {
     let month = parse_month(&q.month)?;
     let provider_id = reading_provider(&state, &who, q.provider_id.as_deref()).await?;
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::field("offset", "out_of_range", "the offset is 0 or more"));
-    }
+    let offset = crate::api::offset(q.offset)?;
     let (total, flags) = read::flagged(&state, provider_id.as_deref(), month, offset, q.limit.unwrap_or(1000).clamp(1, 10_000)).await?;
     audit_clients(&state, &who, flags.iter().map(|f| f.client_id.clone()), &format!("visit flags of {month} via API")).await?;
     Ok(Json(FlagList { month: month.to_string(), total, offset, flags }))

@@ -800,7 +800,7 @@ async fn a_recorded_assignment_becomes_the_starting_point_of_a_switch() {
 /// and a hand-over can send a provider hundreds of assignments at once);
 /// only the clients shown are logged.
 #[tokio::test]
-async fn long_task_and_inbox_lists_say_when_they_show_only_the_first_500() {
+async fn long_task_and_assignment_lists_say_when_they_show_only_the_first_and_come_in_pages() {
     let app = spawn_app().await;
     crate::bench_smoke::generated_month(&app, valfri::bench::Spec::small(250, 2)).await;
     app.add_user("officer", Role::CaseOfficer, None, None).await;
@@ -846,6 +846,13 @@ async fn long_task_and_inbox_lists_say_when_they_show_only_the_first_500() {
     assert_eq!(logged("re-choice task list").await, 5, "each client shown, once");
     let html = get("/tasks?status=done", officer.clone()).await;
     assert!(!html.contains("Fler än 500"));
+    // Through the API, page by page: the same tasks as one answer.
+    let ids = |v: &Value| v.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (_, whole) = app.get("/api/v1/tasks?limit=1000", &officer).await;
+    let whole = ids(&whole);
+    assert_eq!(whole.len(), 520);
+    let paged = app.ids_page_by_page("/api/v1/tasks?status=open", &officer, 150).await;
+    assert_eq!(paged, whole);
 
     // Every assignment of the month waiting to be acknowledged.
     sqlx::query("UPDATE assignments SET acknowledged_at = NULL").execute(pool).await.unwrap();
@@ -862,4 +869,14 @@ async fn long_task_and_inbox_lists_say_when_they_show_only_the_first_500() {
     .await
     .unwrap();
     assert_eq!(logged("assignment inbox page").await, shown);
+    // Through the API, page by page: the same assignments as one answer.
+    let (_, whole) = app.get("/api/v1/assignments?limit=1000", &officer).await;
+    let whole = ids(&whole);
+    assert_eq!(whole.len() as i64, waiting);
+    let paged = app.ids_page_by_page("/api/v1/assignments?status=", &officer, 100).await;
+    assert_eq!(paged, whole);
+    for path in ["/api/v1/assignments?offset=-1", "/api/v1/tasks?offset=-1"] {
+        let (s, p) = app.get(path, &officer).await;
+        assert_eq!((s, p["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("offset")), "{path}: {p}");
+    }
 }

@@ -151,6 +151,21 @@ impl TestApp {
         self.call(Method::GET, path, Some(token), None).await
     }
 
+    /// The `id`s of a list read `limit` at a time by `offset` until an answer
+    /// comes back short; `path` already has its query (`/api/v1/tasks?status=all`).
+    pub async fn ids_page_by_page(&self, path: &str, token: &str, limit: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        loop {
+            let (s, page) = self.get(&format!("{path}&limit={limit}&offset={}", ids.len()), token).await;
+            assert_eq!(s, StatusCode::OK, "{path} at {}: {page}", ids.len());
+            let got = page.as_array().unwrap_or_else(|| panic!("{page}"));
+            ids.extend(got.iter().map(|x| x["id"].as_str().unwrap().to_string()));
+            if got.len() < limit {
+                return ids;
+            }
+        }
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
